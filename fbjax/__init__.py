@@ -1,0 +1,42 @@
+"""fbjax: exact nonsmooth bilevel hyperparameter optimisation for weighted-l1 models in JAX.
+
+The lower-level solution map ``S(x) = argmin_y F(y) + sum_i psi(x_i) |y_i|`` is differentiated
+through its forward-backward residual (Pérez-Aros, Vilches, Villacís): ``jax.grad`` through
+:func:`argmin` returns a computable element of the residual-enlarged subdifferential, nonzero on
+biactive coordinates where implicit differentiation à la Sparse-HO starves.
+"""
+
+from fbjax import adjoint, coderivative, data, fb, solvers, weights
+from fbjax.coderivative import Null, Policy, SignConsistent
+from fbjax.fb import fb_operator, fb_residual, forward_map, partition, soft_threshold
+from fbjax.implicit import adjoint_selection, argmin, solution_vjp
+from fbjax.losses import LeastSquares, LinearModelLoss, Logistic, SmoothLoss
+from fbjax.solvers import Solution, solve
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LeastSquares",
+    "LinearModelLoss",
+    "Logistic",
+    "Null",
+    "Policy",
+    "SignConsistent",
+    "SmoothLoss",
+    "Solution",
+    "adjoint",
+    "adjoint_selection",
+    "argmin",
+    "coderivative",
+    "data",
+    "fb",
+    "fb_operator",
+    "fb_residual",
+    "forward_map",
+    "partition",
+    "soft_threshold",
+    "solution_vjp",
+    "solve",
+    "solvers",
+    "weights",
+]

@@ -1,0 +1,56 @@
+"""Input validation shared by every public entry point.
+
+Static facts (shapes, dtypes) raise ``ValueError`` at trace time; data-dependent facts
+(non-finite values, a non-positive ``psi'``, a non-converged solve) go through
+:func:`equinox.error_if`, which raises eagerly and inside ``jax.jit`` / ``jax.vmap`` alike,
+so that fbjax never hands back a silent NaN.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax.experimental import sparse
+
+
+def is_sparse(A) -> bool:
+    return isinstance(A, sparse.BCOO)
+
+
+def check_float(name: str, a) -> None:
+    dtype = a.dtype
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(f"{name} must have a floating dtype, got {dtype}")
+
+
+def check_shape(name: str, a, shape: tuple) -> None:
+    if tuple(a.shape) != tuple(shape):
+        raise ValueError(f"{name} has shape {tuple(a.shape)}, expected {tuple(shape)}")
+
+
+def finite(name: str, a):
+    """Return ``a`` unchanged, raising (eagerly or under jit) if it holds NaN or inf."""
+    data = a.data if is_sparse(a) else a
+    return eqx.error_if(a, ~jnp.all(jnp.isfinite(data)), f"{name} contains NaN or inf")
+
+
+def as_float_array(name: str, a, dtype=None):
+    if is_sparse(a):
+        check_float(name, a.data)
+        return a
+    a = jnp.asarray(a, dtype=dtype)
+    if not jnp.issubdtype(a.dtype, jnp.floating):
+        a = a.astype(jnp.result_type(float))
+    return a
+
+
+def default_tol(dtype) -> float:
+    """Default tolerance on ``||R_gamma||_inf``: tight enough for 1e-6-accurate hypergradients
+    in float64, and reachable in float32."""
+    return 1e-10 if jnp.finfo(dtype).bits >= 64 else 1e-4
+
+
+def tree_finite(tree) -> jax.Array:
+    leaves = [x for x in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.bool_(True)

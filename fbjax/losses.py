@@ -1,0 +1,199 @@
+"""Smooth parts ``F`` of the lower-level problem ``min_y F(y) + sum_i psi(x_i) |y_i|``.
+
+Every ``F`` fbjax ships is a regularised linear model
+
+    F(y) = (1/n) sum_i l(a_i^T y, b_i) + (l2/2) ||y||^2,
+
+with ``A`` dense (``jax.Array``) or sparse (``jax.experimental.sparse.BCOO``). Assumption 1 of the
+main paper (``Lambda_F``-smoothness) holds with ``Lambda_F = c ||A||_2^2 / n + l2`` where
+``c = sup l''``; Assumption 2 (strong convexity) holds with ``mu_F >= l2``.
+
+The solvers and the adjoint only use the :class:`SmoothLoss` interface (``grad``, ``hvp``,
+``hess_block``, ``lipschitz``), so a user can plug in any smooth, strongly convex ``F`` by
+subclassing it. Coordinate descent additionally uses the linear-model structure below.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax.experimental import sparse
+
+from fbjax import _checks
+
+
+class SmoothLoss(eqx.Module):
+    """Interface of the smooth part ``F`` (Assumptions 1-2 of the main paper).
+
+    Subclasses provide ``value``, ``grad``, ``hvp`` and the field ``lipschitz`` (``Lambda_F``).
+    ``hess_block`` defaults to ``|S|`` Hessian-vector products; linear models override it.
+    """
+
+    lipschitz: eqx.AbstractVar[jax.Array]
+
+    @abc.abstractmethod
+    def value(self, y: jax.Array) -> jax.Array: ...
+
+    @abc.abstractmethod
+    def grad(self, y: jax.Array) -> jax.Array: ...
+
+    @abc.abstractmethod
+    def hvp(self, y: jax.Array, v: jax.Array) -> jax.Array: ...
+
+    @property
+    @abc.abstractmethod
+    def n_features(self) -> int: ...
+
+    def hess_block(self, y: jax.Array, idx: jax.Array) -> jax.Array:
+        """``[hess F(y)]_{idx, idx}`` as a dense ``(k, k)`` matrix, without forming ``p x p``."""
+        eye = jax.nn.one_hot(idx, self.n_features, dtype=y.dtype)  # (k, p)
+        return jax.vmap(lambda e: self.hvp(y, e))(eye)[:, idx]
+
+
+def _rmatvec(A, r):
+    """``A^T r`` without materialising ``A^T`` for dense ``A`` (an XLA:CPU pitfall)."""
+    return A.T @ r if _checks.is_sparse(A) else r @ A
+
+
+def _columns(A, idx):
+    """Dense ``A[:, idx]`` for dense or BCOO ``A``."""
+    if _checks.is_sparse(A):
+        return A @ jax.nn.one_hot(idx, A.shape[1], dtype=A.dtype).T
+    return jnp.take(A, idx, axis=1)
+
+
+def _sq_col_norms(A):
+    if _checks.is_sparse(A):
+        return jnp.zeros(A.shape[1], A.dtype).at[A.indices[:, 1]].add(A.data**2)
+    return jnp.sum(A * A, axis=0)
+
+
+def spectral_norm_sq(A, iters: int = 100, margin: float = 1.05) -> jax.Array:
+    """Upper estimate of ``||A||_2^2``: power iteration on ``A^T A`` times a safety ``margin``.
+
+    Power iteration converges from below, so the margin keeps ``gamma = 1/Lambda_F`` inside
+    ``(0, 1/Lambda_F_true)``; pass ``lipschitz=`` to a loss to use a known constant instead.
+    """
+    p = A.shape[1]
+    v0 = jax.random.normal(jax.random.PRNGKey(0), (p,), dtype=A.dtype)
+
+    def step(_, v):
+        w = _rmatvec(A, A @ v)
+        return w / jnp.linalg.norm(w)
+
+    v = jax.lax.fori_loop(0, iters, step, v0 / jnp.linalg.norm(v0))
+    return margin * jnp.sum((A @ v) ** 2)
+
+
+class LinearModelLoss(SmoothLoss):
+    """``F(y) = mean_i l(a_i^T y, b_i) + l2/2 ||y||^2``; subclasses define the link ``l``."""
+
+    A: jax.Array | sparse.BCOO
+    b: jax.Array
+    l2: jax.Array
+    lipschitz: jax.Array
+    curvature: eqx.AbstractClassVar[float]  # sup_t l''(t, b)
+
+    def __init__(self, A, b, l2=None, lipschitz=None):
+        A = _checks.as_float_array("A", A)
+        if A.ndim != 2:
+            raise ValueError(f"A must be a 2-D matrix (n_samples, n_features), got shape {A.shape}")
+        dtype = A.dtype
+        n = A.shape[0]
+        b = _checks.as_float_array("b", b, dtype)
+        _checks.check_shape("b", b, (n,))
+        l2 = jnp.asarray(1.0 / n if l2 is None else l2, dtype)
+        if l2.ndim != 0:
+            raise ValueError(f"l2 must be a scalar, got shape {l2.shape}")
+        self.A = _checks.finite("A", A)
+        self.b = self._check_targets(_checks.finite("b", b))
+        self.l2 = eqx.error_if(l2, ~(l2 >= 0), "l2 must be >= 0 (it is the ridge that makes F strongly convex)")
+        if lipschitz is None:
+            lipschitz = self.curvature * spectral_norm_sq(jax.lax.stop_gradient(self.A)) / n + self.l2
+        self.lipschitz = jax.lax.stop_gradient(jnp.asarray(lipschitz, dtype))
+
+    def _check_targets(self, b):
+        return b
+
+    @staticmethod
+    @abc.abstractmethod
+    def loss(t, b): ...
+
+    @staticmethod
+    @abc.abstractmethod
+    def dloss(t, b): ...
+
+    @staticmethod
+    @abc.abstractmethod
+    def d2loss(t, b): ...
+
+    @property
+    def n_samples(self) -> int:
+        return self.A.shape[0]
+
+    @property
+    def n_features(self) -> int:
+        return self.A.shape[1]
+
+    def value(self, y):
+        return jnp.mean(self.loss(self.A @ y, self.b)) + 0.5 * self.l2 * jnp.vdot(y, y)
+
+    def grad(self, y):
+        return _rmatvec(self.A, self.dloss(self.A @ y, self.b)) / self.n_samples + self.l2 * y
+
+    def hvp(self, y, v):
+        w = self.d2loss(self.A @ y, self.b)
+        return _rmatvec(self.A, w * (self.A @ v)) / self.n_samples + self.l2 * v
+
+    def hess_block(self, y, idx):
+        """``[hess F(y)]_{S,S} = A_S^T diag(l''(A y)) A_S / n + l2 I`` (Alg. 1, step 10)."""
+        cols = _columns(self.A, idx)
+        w = self.d2loss(self.A @ y, self.b) / self.n_samples
+        return cols.T @ (w[:, None] * cols) + self.l2 * jnp.eye(idx.shape[0], dtype=cols.dtype)
+
+    def coordinate_lipschitz(self):
+        """``L_j = c ||A_j||^2 / n + l2``: curvature bounds for coordinate descent."""
+        return self.curvature * _sq_col_norms(self.A) / self.n_samples + self.l2
+
+
+class LeastSquares(LinearModelLoss):
+    """``F(y) = ||A y - b||^2 / (2 n) + l2/2 ||y||^2`` (the paper's weighted elastic net)."""
+
+    curvature = 1.0
+
+    @staticmethod
+    def loss(t, b):
+        return 0.5 * (t - b) ** 2
+
+    @staticmethod
+    def dloss(t, b):
+        return t - b
+
+    @staticmethod
+    def d2loss(t, b):
+        return jnp.ones_like(t)
+
+
+class Logistic(LinearModelLoss):
+    """``F(y) = mean_i log(1 + exp(-b_i a_i^T y)) + l2/2 ||y||^2`` with labels ``b in {-1, +1}``."""
+
+    curvature = 0.25
+
+    def _check_targets(self, b):
+        return eqx.error_if(b, ~jnp.all((b == 1) | (b == -1)), "Logistic labels b must be in {-1, +1}")
+
+    @staticmethod
+    def loss(t, b):
+        return jnp.logaddexp(0.0, -b * t)
+
+    @staticmethod
+    def dloss(t, b):
+        return -b * jax.nn.sigmoid(-b * t)
+
+    @staticmethod
+    def d2loss(t, b):
+        s = jax.nn.sigmoid(b * t)
+        return s * (1.0 - s)

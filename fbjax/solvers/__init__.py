@@ -1,0 +1,77 @@
+"""Lower-level solvers: ``y ~ S(x) = argmin_y F(y) + sum_i psi(x_i)|y_i|`` to ``||R_gamma||_inf <= tol``.
+
+- :func:`fista`: FISTA with adaptive restart (GPU-friendly; dense or BCOO; any :class:`SmoothLoss`).
+- :func:`coordinate_descent`: cyclic proximal CD with working sets (CPU-friendly; dense linear models).
+
+:func:`solve` validates the inputs, picks the solver (``"auto"``: CD for dense linear models on
+CPU, FISTA otherwise) and returns a :class:`Solution` with the convergence certificate.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from fbjax import _checks
+from fbjax import weights as _w
+from fbjax.losses import LinearModelLoss, SmoothLoss
+from fbjax.solvers._common import Solution
+from fbjax.solvers.cd import coordinate_descent
+from fbjax.solvers.fista import fista
+
+__all__ = ["Solution", "coordinate_descent", "fista", "solve", "default_gamma", "check_gamma"]
+
+SOLVERS = {"fista": fista, "cd": coordinate_descent}
+
+
+def default_gamma(F: SmoothLoss):
+    """``gamma = 0.99 / Lambda_F``, inside the interval ``(0, 1/Lambda_F)`` of Lemma 10."""
+    return 0.99 / F.lipschitz
+
+
+def check_gamma(F: SmoothLoss, gamma):
+    gamma = jnp.asarray(gamma, F.lipschitz.dtype)
+    bad = ~((gamma > 0) & (gamma * F.lipschitz < 1))
+    return eqx.error_if(gamma, bad, "step gamma must lie in (0, 1/Lambda_F) (Lemma 10); see F.lipschitz")
+
+
+def pick_solver(F: SmoothLoss, solver: str):
+    if solver == "auto":
+        dense_linear = isinstance(F, LinearModelLoss) and not _checks.is_sparse(F.A)
+        solver = "cd" if dense_linear and jax.default_backend() == "cpu" else "fista"
+    try:
+        return SOLVERS[solver]
+    except KeyError:
+        raise ValueError(f"unknown solver {solver!r}; use 'auto', 'fista' or 'cd'") from None
+
+
+def validate(F: SmoothLoss, x, y0=None):
+    """Static checks of ``x`` (and ``y0``) against ``F``; returns the arrays with the loss dtype."""
+    if not isinstance(F, SmoothLoss):
+        raise TypeError(f"F must be a fbjax.SmoothLoss (e.g. LeastSquares, Logistic), got {type(F).__name__}")
+    p = F.n_features
+    dtype = F.lipschitz.dtype
+    x = jnp.asarray(x)
+    _checks.check_float("x", x)
+    _checks.check_shape("x", x, (p,))
+    x = _checks.finite("x", x.astype(dtype))
+    if y0 is None:
+        y0 = jnp.zeros(p, dtype)
+    else:
+        y0 = jnp.asarray(y0)
+        _checks.check_shape("y0", y0, (p,))
+        y0 = _checks.finite("y0", y0.astype(dtype))
+    return x, y0
+
+
+def solve(F: SmoothLoss, x, psi="exp", *, y0=None, gamma=None, tol=None, max_iter=None, solver="auto") -> Solution:
+    """Solve the lower level at ``x`` to ``||R_gamma(x, y)||_inf <= tol``; never raises on
+    non-convergence (inspect ``Solution.converged``; :func:`fbjax.argmin` raises)."""
+    x, y0 = validate(F, x, y0)
+    gamma = default_gamma(F) if gamma is None else check_gamma(F, gamma)
+    tol = _checks.default_tol(x.dtype) if tol is None else tol
+    w = _w.weights(_w.resolve(psi), x)
+    run = pick_solver(F, solver)
+    kwargs = {} if max_iter is None else {"max_iter": max_iter}
+    return run(F, w, y0, jax.lax.stop_gradient(gamma), tol, **kwargs)

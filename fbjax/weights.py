@@ -1,0 +1,53 @@
+"""The weight function ``psi`` of ``G_x(y) = sum_i psi(x_i) |y_i|`` (eq. 12, Assumption 3).
+
+``psi`` must be C^1, nonnegative, with ``psi' > 0``. Built-ins: ``"exp"`` (the paper's choice,
+``x = log alpha``) and ``"softplus"``. A callable must act elementwise; its derivative is
+taken by forward-mode autodiff.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+
+class Weight(NamedTuple):
+    psi: Callable[[jax.Array], jax.Array]
+    dpsi: Callable[[jax.Array], jax.Array]
+    name: str
+
+
+_BUILTIN = {
+    "exp": Weight(jnp.exp, jnp.exp, "exp"),
+    "softplus": Weight(jax.nn.softplus, jax.nn.sigmoid, "softplus"),
+}
+
+
+def resolve(psi) -> Weight:
+    """Turn ``"exp"``, ``"softplus"``, a callable or a :class:`Weight` into a :class:`Weight`."""
+    if isinstance(psi, Weight):
+        return psi
+    if isinstance(psi, str):
+        try:
+            return _BUILTIN[psi]
+        except KeyError:
+            raise ValueError(f"unknown psi {psi!r}; use one of {sorted(_BUILTIN)} or a callable") from None
+    if callable(psi):
+        dpsi = lambda x: jax.jvp(psi, (x,), (jnp.ones_like(x),))[1]  # noqa: E731
+        return Weight(psi, dpsi, getattr(psi, "__name__", "callable"))
+    raise TypeError(f"psi must be a string or a callable, got {type(psi).__name__}")
+
+
+def weights(psi: Weight, x: jax.Array) -> jax.Array:
+    """``Psi(x)``, raising if any weight is negative or non-finite."""
+    w = psi.psi(x)
+    return eqx.error_if(w, ~jnp.all(jnp.isfinite(w) & (w >= 0)), f"psi={psi.name} gave a negative or non-finite weight psi(x)")
+
+
+def derivative(psi: Weight, x: jax.Array) -> jax.Array:
+    """``psi'(x)``, the diagonal of ``J Psi(x)``; raises unless ``psi'(x) > 0`` (Assumption 3)."""
+    d = psi.dpsi(x)
+    return eqx.error_if(d, ~jnp.all(d > 0), f"psi={psi.name} must satisfy psi'(x) > 0 (Assumption 3)")
