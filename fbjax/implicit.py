@@ -40,6 +40,7 @@ _NOT_CONVERGED = (
 )
 
 
+@eqx.filter_jit
 def adjoint_selection(F, x, y, z, gamma, psi="exp", policy="sc", biactive_rtol=BIACTIVE_RTOL, adjoint="auto"):
     """Alg. 1, Phases 1-3 at ``y = S(x)``: returns ``(codes, sigma, q)``."""
     u, v = forward_map(F, x, y, gamma, psi)
@@ -48,6 +49,7 @@ def adjoint_selection(F, x, y, z, gamma, psi="exp", policy="sc", biactive_rtol=B
     return codes, sigma, q
 
 
+@eqx.filter_jit
 def solution_vjp(F, x, y, z, gamma, psi="exp", policy="sc", biactive_rtol=BIACTIVE_RTOL, adjoint="auto"):
     """Cotangents ``(F_bar, x_bar)`` of ``S`` at ``y = S(x)`` for ``z = grad_y L`` (Alg. 1)."""
     _, sigma, q = adjoint_selection(F, x, y, z, gamma, psi, policy, biactive_rtol, adjoint)
@@ -59,7 +61,6 @@ def solution_vjp(F, x, y, z, gamma, psi="exp", policy="sc", biactive_rtol=BIACTI
 
 @dataclasses.dataclass(frozen=True)
 class _Config:
-    static_F: Any
     psi: _w.Weight
     policy: Any
     tol: float
@@ -70,29 +71,36 @@ class _Config:
     throw: bool
 
 
-def _solve(cfg: _Config, F_dyn, x, y0, gamma):
-    F = eqx.combine(F_dyn, cfg.static_F)
+def _solve(cfg: _Config, F_static, F_dyn, x, y0, gamma):
+    F = eqx.combine(F_dyn, F_static)
     run = pick_solver(F, cfg.solver)
     kwargs = {} if cfg.max_iter is None else {"max_iter": cfg.max_iter}
     sol = run(F, _w.weights(cfg.psi, x), y0, gamma, cfg.tol, **kwargs)
     return eqx.error_if(sol.y, ~sol.converged, _NOT_CONVERGED) if cfg.throw else sol.y
 
 
-def _fwd(cfg, F_dyn, x, y0, gamma):
-    y = _solve(cfg, F_dyn, x, y0, gamma)
+def _fwd(cfg, F_static, F_dyn, x, y0, gamma):
+    y = _solve(cfg, F_static, F_dyn, x, y0, gamma)
     return y, (F_dyn, x, y, gamma)
 
 
-def _bwd(cfg, res, z):
+def _bwd(cfg, F_static, res, z):
     F_dyn, x, y, gamma = res
-    F = eqx.combine(F_dyn, cfg.static_F)
+    F = eqx.combine(F_dyn, F_static)
     F_bar, x_bar = solution_vjp(F, x, y, z, gamma, cfg.psi, cfg.policy, cfg.biactive_rtol, cfg.adjoint)
     F_bar_dyn, _ = eqx.partition(F_bar, eqx.is_array)
     return F_bar_dyn, x_bar, None, None
 
 
-_argmin = jax.custom_vjp(_solve, nondiff_argnums=(0,))
+_argmin = jax.custom_vjp(_solve, nondiff_argnums=(0, 1))
 _argmin.defvjp(_fwd, _bwd)
+
+
+@eqx.filter_jit
+def _argmin_jit(cfg, F, x, y0, gamma):
+    """Compiled once per configuration, so eager calls (and FD loops) reuse it; inlined under jit."""
+    F_dyn, F_static = eqx.partition(F, eqx.is_array)
+    return _argmin(cfg, F_static, F_dyn, x, y0, gamma)
 
 
 def argmin(
@@ -131,9 +139,7 @@ def argmin(
     """
     x, y0 = validate(F, x, y0)
     gamma = default_gamma(F) if gamma is None else check_gamma(F, gamma)
-    F_dyn, F_static = eqx.partition(F, eqx.is_array)
     cfg = _Config(
-        static_F=F_static,
         psi=_w.resolve(psi),
         policy=resolve_policy(policy),
         tol=default_tol(x.dtype) if tol is None else float(tol),
@@ -144,4 +150,4 @@ def argmin(
         throw=bool(throw),
     )
     pick_solver(F, solver)  # fail early on a bad solver name / unsupported design
-    return _argmin(cfg, F_dyn, x, y0, jax.lax.stop_gradient(gamma))
+    return _argmin_jit(cfg, F, x, y0, jax.lax.stop_gradient(gamma))

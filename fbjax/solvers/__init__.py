@@ -71,7 +71,12 @@ def solve(F: SmoothLoss, x, psi="exp", *, y0=None, gamma=None, tol=None, max_ite
     x, y0 = validate(F, x, y0)
     gamma = default_gamma(F) if gamma is None else check_gamma(F, gamma)
     tol = _checks.default_tol(x.dtype) if tol is None else tol
-    w = _w.weights(_w.resolve(psi), x)
-    run = pick_solver(F, solver)
+    pick_solver(F, solver)  # fail early on a bad name or an unsupported design
+    return _run(F, x, y0, jax.lax.stop_gradient(gamma), _w.resolve(psi), float(tol), max_iter, solver)
+
+
+@eqx.filter_jit
+def _run(F, x, y0, gamma, psi, tol, max_iter, solver) -> Solution:
+    """Compiled once per (loss structure, shapes, configuration); reused by eager callers."""
     kwargs = {} if max_iter is None else {"max_iter": max_iter}
-    return run(F, w, y0, jax.lax.stop_gradient(gamma), tol, **kwargs)
+    return pick_solver(F, solver)(F, _w.weights(psi, x), y0, gamma, tol, **kwargs)

@@ -1,0 +1,65 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+jax.config.update("jax_enable_x64", True)
+
+import fbjax  # noqa: E402
+from fbjax.fb import is_biactive  # noqa: E402
+
+
+def random_problem(seed, n=30, p=20, loss="ls", sparse=False, support=0.5):
+    """A random lower level with a well-spread x (about ``support`` of coordinates nonzero)."""
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, p))
+    beta = rng.standard_normal(p) * (rng.random(p) < 0.4)
+    t = A @ beta + 0.1 * rng.standard_normal(n)
+    b = t if loss == "ls" else np.where(t + 0.3 * rng.standard_normal(n) > 0, 1.0, -1.0)
+    A_val = rng.standard_normal((n, p))
+    b_val = A_val @ beta if loss == "ls" else np.sign(A_val @ beta + 1e-12)
+    Aj = jnp.asarray(A)
+    if sparse:
+        from jax.experimental import sparse as jsparse
+
+        Aj = jsparse.BCOO.fromdense(Aj)
+    cls = fbjax.LeastSquares if loss == "ls" else fbjax.Logistic
+    F = cls(Aj, jnp.asarray(b), l2=0.1)
+    g0 = np.abs(np.asarray(F.grad(jnp.zeros(p))))
+    x = np.log(g0 * np.exp(rng.uniform(-1.5, 0.7, p)) + 1e-3)
+    return F, jnp.asarray(x), jnp.asarray(A_val), jnp.asarray(b_val)
+
+
+def upper(loss, A_val, b_val):
+    if loss == "ls":
+        return lambda y: 0.5 * jnp.mean((A_val @ y - b_val) ** 2)
+    return lambda y: jnp.mean(jnp.logaddexp(0.0, -b_val * (A_val @ y)))
+
+
+def margin(F, x, y):
+    """Smallest relative distance of any coordinate to the kink ``|v| = u``."""
+    gamma = fbjax.solvers.default_gamma(F)
+    u, v = fbjax.forward_map(F, x, y, gamma)
+    return float(jnp.min(jnp.abs(jnp.abs(v) - u) / jnp.maximum(jnp.abs(v), u)))
+
+
+def make_biactive(F, x, n_biactive=3, tol=1e-13):
+    """Move ``n_biactive`` zero coordinates exactly onto the kink: ``psi(x_j) = |grad_j F(y)|``.
+
+    ``y = S(x)`` stays the solution (the zero coordinates still satisfy the KKT conditions), and
+    ``|v_j| = u_j`` holds exactly, so ``j`` is in ``B+`` or ``B-`` with any band.
+    """
+    y = fbjax.solve(F, x, tol=tol, max_iter=100_000).y
+    g = F.grad(y)
+    zeros = np.flatnonzero(np.asarray(y) == 0)
+    pick = zeros[:n_biactive]
+    x = x.at[pick].set(jnp.log(jnp.abs(g[pick])))
+    y = fbjax.solve(F, x, y0=y, tol=tol, max_iter=100_000).y
+    return x, y, pick
+
+
+def hypergrad_parts(F, x, y, z, policy, adjoint="auto"):
+    gamma = fbjax.solvers.default_gamma(F)
+    return fbjax.adjoint_selection(F, x, y, z, gamma, policy=policy, adjoint=adjoint)
+
+
+__all__ = ["random_problem", "upper", "margin", "make_biactive", "hypergrad_parts", "is_biactive"]

@@ -1,0 +1,190 @@
+"""The hypergradient of ``fbjax.argmin``: finite differences, full-system oracles, SC invariants."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import fbjax
+from fbjax import coderivative
+from fbjax.fb import B_MINUS, B_PLUS, I_MINUS, I_PLUS
+
+from conftest import hypergrad_parts, is_biactive, make_biactive, margin, random_problem, upper
+
+TOL = 1e-13
+
+
+def nondegenerate(loss, sparse, min_margin=0.2):
+    """First seed whose solution keeps every coordinate 20% away from its kink."""
+    for seed in range(50):
+        F, x, A_val, b_val = random_problem(seed, loss=loss, sparse=sparse)
+        y = fbjax.solve(F, x, tol=TOL, max_iter=100_000, solver="fista").y
+        if margin(F, x, y) > min_margin and 0 < int(jnp.sum(y != 0)) < y.shape[0]:
+            return F, x, A_val, b_val
+    raise AssertionError("no non-degenerate instance found")
+
+
+def central_fd(f, x, direction, h=1e-6):
+    return (f(x + h * direction) - f(x - h * direction)) / (2 * h)
+
+
+@pytest.mark.parametrize("loss", ["ls", "logistic"])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("policy", ["sc", "null"])
+def test_hypergradient_matches_finite_differences(loss, sparse, policy):
+    F, x, A_val, b_val = nondegenerate(loss, sparse)
+    L = upper(loss, A_val, b_val)
+    solver = "fista" if sparse else "auto"
+    phi = jax.jit(lambda x: L(fbjax.argmin(F, x, policy=policy, tol=TOL, max_iter=100_000, solver=solver)))
+    g = jax.grad(phi)(x)
+    fd = jnp.array([central_fd(phi, x, e) for e in jnp.eye(x.shape[0])])
+    assert jnp.linalg.norm(g) > 1e-4
+    assert jnp.linalg.norm(g - fd) <= 1e-5 * jnp.linalg.norm(fd)
+
+
+@pytest.mark.parametrize("loss", ["ls", "logistic"])
+def test_data_gradients_match_finite_differences(loss):
+    """Cotangents for A, b and l2 inside F (contract: correct, never silently zero)."""
+    F0, x, A_val, b_val = nondegenerate(loss, sparse=False)
+    L = upper(loss, A_val, b_val)
+    cls = type(F0)
+
+    def phi(A, b, l2):
+        return L(fbjax.argmin(cls(A, b, l2=l2), x, tol=TOL, max_iter=100_000))
+
+    gA, gb, gl2 = jax.grad(phi, argnums=(0, 1, 2))(F0.A, F0.b, F0.l2)
+    rng = np.random.default_rng(0)
+    dA = jnp.asarray(rng.standard_normal(F0.A.shape))
+    fd_A = central_fd(lambda t: phi(F0.A + t * dA, F0.b, F0.l2), 0.0, 1.0)
+    np.testing.assert_allclose(jnp.vdot(gA, dA), fd_A, rtol=1e-5)
+    fd_l2 = central_fd(lambda t: phi(F0.A, F0.b, F0.l2 + t), 0.0, 1.0)
+    np.testing.assert_allclose(gl2, fd_l2, rtol=1e-5)
+    if loss == "ls":  # logistic labels are not continuous data
+        db = jnp.asarray(rng.standard_normal(F0.b.shape))
+        fd_b = central_fd(lambda t: phi(F0.A, F0.b + t * db, F0.l2), 0.0, 1.0)
+        np.testing.assert_allclose(jnp.vdot(gb, db), fd_b, rtol=1e-5)
+    assert jnp.linalg.norm(gA) > 0
+
+
+def test_bcoo_data_gradient_matches_dense():
+    F, x, A_val, b_val = nondegenerate("ls", sparse=True)
+    L = upper("ls", A_val, b_val)
+    dense = F.A.todense()
+
+    def phi_sparse(data):
+        A = jax.experimental.sparse.BCOO((data, F.A.indices), shape=F.A.shape)
+        return L(fbjax.argmin(fbjax.LeastSquares(A, F.b, l2=F.l2), x, tol=TOL, solver="fista", max_iter=100_000))
+
+    g_sparse = jax.grad(phi_sparse)(F.A.data)
+    g_dense = jax.grad(lambda A: L(fbjax.argmin(fbjax.LeastSquares(A, F.b, l2=F.l2), x, tol=TOL, max_iter=100_000)))(dense)
+    rows, cols = F.A.indices[:, 0], F.A.indices[:, 1]
+    np.testing.assert_allclose(g_sparse, g_dense[rows, cols], rtol=1e-8, atol=1e-12)
+
+
+def degenerate_instance(seed, loss="ls"):
+    """n < p (non-diagonal, rank-deficient data Hessian) with exactly biactive coordinates."""
+    F, x, A_val, b_val = random_problem(seed, n=15, p=25, loss=loss)
+    x, y, pick = make_biactive(F, x, n_biactive=4)
+    z = jax.grad(upper(loss, A_val, b_val))(y)
+    return F, x, y, z, pick
+
+
+@pytest.mark.parametrize("policy", ["sc", "null"])
+@pytest.mark.parametrize("loss", ["ls", "logistic"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_reduced_equals_full_system_and_xi_upsilon(policy, loss, seed):
+    F, x, y, z, pick = degenerate_instance(seed, loss)
+    gamma = fbjax.solvers.default_gamma(F)
+    codes, sigma, q = hypergrad_parts(F, x, y, z, policy)
+    assert bool(jnp.all(is_biactive(codes[pick])))
+    _, x_bar = fbjax.solution_vjp(F, x, y, z, gamma, policy=policy)
+    hess = jax.hessian(F.value)(y)
+    assert jnp.max(jnp.abs(hess - jnp.diag(jnp.diag(hess)))) > 1e-2  # non-diagonal
+    dpsi = jnp.exp(x)
+    zero = jnp.zeros_like(x)
+    full = coderivative.full_system_element(hess, z, zero, sigma, gamma, dpsi)
+    xi_up = coderivative.xi_upsilon_element(hess, z, zero, sigma, dpsi)
+    np.testing.assert_allclose(x_bar, full, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(x_bar, xi_up, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("policy", ["sc", "null"])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_masked_cg_equals_gathered_cholesky(policy, seed):
+    F, x, y, z, _ = degenerate_instance(seed)
+    _, s_dense, q_dense = hypergrad_parts(F, x, y, z, policy, adjoint="dense")
+    _, s_cg, q_cg = hypergrad_parts(F, x, y, z, policy, adjoint="cg")
+    np.testing.assert_array_equal(s_dense, s_cg)
+    np.testing.assert_allclose(q_cg, q_dense, rtol=1e-10, atol=1e-10 * float(jnp.max(jnp.abs(q_dense))))
+
+
+def test_auto_bucket_overflow_uses_cg():
+    """A candidate set larger than every dense bucket is routed to CG with the same answer."""
+    F, x, y, z, _ = degenerate_instance(0)
+    gamma = fbjax.solvers.default_gamma(F)
+    codes = fbjax.partition(*fbjax.forward_map(F, x, y, gamma))
+    policy = coderivative.SignConsistent()
+    s1, q1 = fbjax.adjoint.reduced_adjoint(policy, F, y, z, codes, gamma, "auto", buckets=(2,))
+    s2, q2 = fbjax.adjoint.reduced_adjoint(policy, F, y, z, codes, gamma, "dense")
+    np.testing.assert_array_equal(s1, s2)
+    np.testing.assert_allclose(q1, q2, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sign_consistency_invariants(seed):
+    F, x, y, z, pick = degenerate_instance(seed)
+    codes, sigma, q = hypergrad_parts(F, x, y, z, "sc")
+    B = is_biactive(codes)
+    selected = B & (sigma != 0)
+    assert bool(jnp.all(sigma[selected] * q[selected] > 0))
+    # Cor. 13 constraints on sigma
+    assert bool(jnp.all(sigma[codes == I_PLUS] == 1)) and bool(jnp.all(sigma[codes == I_MINUS] == -1))
+    assert bool(jnp.all(sigma[codes == B_PLUS] >= 0)) and bool(jnp.all(sigma[codes == B_MINUS] <= 0))
+    assert bool(jnp.all(sigma[codes == fbjax.fb.A_] == 0))
+    assert bool(jnp.all(q[sigma == 0] == 0))
+
+
+def test_sign_consistent_pruning_happens():
+    """Some instance with a non-diagonal Hessian needs a pruning round (the while loop runs)."""
+    pruned = 0
+    for seed in range(30):
+        F, x, y, z, _ = degenerate_instance(seed)
+        codes, sigma, _ = hypergrad_parts(F, x, y, z, "sc")
+        seed_sel = ((codes == B_PLUS) & (z < 0)) | ((codes == B_MINUS) & (z > 0))
+        pruned += int(jnp.sum(seed_sel & (sigma == 0)))
+    assert pruned > 0
+
+
+def test_no_pruning_with_diagonal_hessian():
+    rng = np.random.default_rng(3)
+    p = 12
+    d = jnp.asarray(rng.standard_normal(p))
+    F = fbjax.LeastSquares(jnp.sqrt(p) * jnp.diag(jnp.asarray(rng.uniform(0.5, 2.0, p))), jnp.sqrt(p) * d, l2=0.1)
+    x = jnp.log(jnp.abs(d) * rng.uniform(0.5, 4.0, p))
+    x, y, pick = make_biactive(F, x, n_biactive=5)
+    assert pick.size == 5
+    v = fbjax.forward_map(F, x, y, fbjax.solvers.default_gamma(F))[1]
+    z = jnp.asarray(rng.standard_normal(p)).at[pick].set(-jnp.sign(v[pick]) * rng.uniform(0.5, 1.0, 5))
+    codes, sigma, q = hypergrad_parts(F, x, y, z, "sc")
+    seed_sel = ((codes == B_PLUS) & (z < 0)) | ((codes == B_MINUS) & (z > 0))
+    assert int(jnp.sum(seed_sel)) > 0
+    np.testing.assert_array_equal(sigma != 0, (codes == I_PLUS) | (codes == I_MINUS) | seed_sel)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_null_policy_equals_sparse_ho(seed):
+    """Sparse-HO: restrict the implicit system to supp(y): h = -psi' sign(y_S) H_SS^{-1} z_S."""
+    F, x, A_val, b_val = random_problem(seed, n=20, p=30)
+    L = upper("ls", A_val, b_val)
+    y = fbjax.solve(F, x, tol=TOL, max_iter=100_000).y
+    h = jax.grad(lambda x: L(fbjax.argmin(F, x, policy="null", tol=TOL, max_iter=100_000)), allow_int=True)(x)
+    S = np.flatnonzero(np.asarray(y))
+    H = np.asarray(jax.hessian(F.value)(y))[np.ix_(S, S)]
+    z = np.asarray(jax.grad(L)(y))
+    ref = np.zeros(x.shape[0])
+    ref[S] = -np.exp(np.asarray(x)[S]) * np.sign(np.asarray(y)[S]) * np.linalg.solve(H, z[S])
+    u, v = fbjax.forward_map(F, x, y, fbjax.solvers.default_gamma(F))
+    in_band = np.asarray(is_biactive(fbjax.partition(u, v)))
+    keep = ~in_band  # Sparse-HO and the banded null policy agree outside the band
+    np.testing.assert_allclose(np.asarray(h)[keep], ref[keep], rtol=1e-9, atol=1e-12)
+    assert np.count_nonzero(ref[keep]) > 0
