@@ -1,0 +1,99 @@
+"""Bad input gets an error naming the problem; nothing returns a silent NaN."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import fbjax
+
+from conftest import random_problem
+
+
+def test_shape_errors():
+    A = jnp.ones((5, 3))
+    with pytest.raises(ValueError, match="A must be a 2-D"):
+        fbjax.LeastSquares(jnp.ones(5), jnp.ones(5))
+    with pytest.raises(ValueError, match=r"b has shape \(4,\), expected \(5,\)"):
+        fbjax.LeastSquares(A, jnp.ones(4))
+    F = fbjax.LeastSquares(A, jnp.ones(5))
+    with pytest.raises(ValueError, match=r"x has shape \(4,\), expected \(3,\)"):
+        fbjax.argmin(F, jnp.zeros(4))
+    with pytest.raises(ValueError, match="y0 has shape"):
+        fbjax.argmin(F, jnp.zeros(3), y0=jnp.zeros(2))
+    with pytest.raises(ValueError, match="x must have a floating dtype"):
+        fbjax.argmin(F, jnp.zeros(3, jnp.int32))
+    with pytest.raises(TypeError, match="SmoothLoss"):
+        fbjax.argmin(lambda y: y, jnp.zeros(3))
+
+
+def test_non_finite_data():
+    A = np.ones((5, 3))
+    A[2, 1] = np.nan
+    with pytest.raises(RuntimeError, match="A contains NaN or inf"):
+        fbjax.LeastSquares(A, jnp.ones(5))
+    with pytest.raises(RuntimeError, match="b contains NaN or inf"):
+        fbjax.LeastSquares(jnp.ones((5, 3)), jnp.array([1.0, 2, np.inf, 0, 0]))
+    F = fbjax.LeastSquares(jnp.ones((5, 3)), jnp.ones(5))
+    with pytest.raises(RuntimeError, match="x contains NaN or inf"):
+        fbjax.argmin(F, jnp.array([0.0, np.nan, 0.0]))
+
+
+def test_non_finite_data_under_jit():
+    b = jnp.ones(5)
+
+    @jax.jit
+    def f(A):
+        return fbjax.argmin(fbjax.LeastSquares(A, b), jnp.zeros(3))
+
+    f(jnp.ones((5, 3)))
+    with pytest.raises((RuntimeError, ValueError), match="A contains NaN or inf"):  # jit wraps the error
+        f(jnp.ones((5, 3)).at[0, 0].set(jnp.nan))
+
+
+def test_logistic_labels_and_negative_ridge():
+    with pytest.raises(RuntimeError, match=r"labels b must be in \{-1, \+1\}"):
+        fbjax.Logistic(jnp.ones((3, 2)), jnp.array([1.0, 0.0, -1.0]))
+    with pytest.raises(RuntimeError, match="l2 must be >= 0"):
+        fbjax.LeastSquares(jnp.ones((3, 2)), jnp.ones(3), l2=-1.0)
+
+
+def test_psi_derivative_must_be_positive():
+    F, x, _, _ = random_problem(0)
+    with pytest.raises(RuntimeError, match=r"psi'\(x\) > 0"):
+        jax.grad(lambda x: jnp.sum(fbjax.argmin(F, x, psi=lambda t: jnp.exp(-t)) ** 2))(x)
+    with pytest.raises(ValueError, match="unknown psi"):
+        fbjax.argmin(F, x, psi="relu")
+    with pytest.raises(RuntimeError, match="negative or non-finite weight"):
+        fbjax.argmin(F, x, psi=lambda t: t)  # psi(x) < 0 somewhere
+
+
+@pytest.mark.parametrize("frac", [0.0, -0.5, 1.0, 3.0])
+def test_step_outside_interval(frac):
+    F, x, _, _ = random_problem(0)
+    with pytest.raises(RuntimeError, match=r"gamma must lie in \(0, 1/Lambda_F\)"):
+        fbjax.argmin(F, x, gamma=frac / F.lipschitz)
+    fbjax.argmin(F, x, gamma=0.5 / F.lipschitz)  # inside: fine
+
+
+def test_bad_policy_solver_adjoint_names():
+    F, x, _, _ = random_problem(0)
+    with pytest.raises(ValueError, match="unknown policy"):
+        fbjax.argmin(F, x, policy="greedy")
+    with pytest.raises(ValueError, match="unknown solver"):
+        fbjax.argmin(F, x, solver="newton")
+    with pytest.raises(ValueError, match="adjoint method"):
+        jax.grad(lambda x: jnp.sum(fbjax.argmin(F, x, adjoint="qr")))(x)
+
+
+@pytest.mark.parametrize("solver", ["cd", "fista"])
+def test_non_converged_solve_is_reported(solver):
+    F, x, _, _ = random_problem(0, n=40, p=60)
+    sol = fbjax.solve(F, x, max_iter=1, tol=1e-14, solver=solver)
+    assert not bool(sol.converged) and float(sol.residual) > 1e-14
+    with pytest.raises(RuntimeError, match="did not reach"):
+        fbjax.argmin(F, x, max_iter=1, tol=1e-14, solver=solver)
+    with pytest.raises((RuntimeError, ValueError), match="did not reach"):
+        jax.jit(jax.grad(lambda x: jnp.sum(fbjax.argmin(F, x, max_iter=1, tol=1e-14, solver=solver) ** 2)))(x)
+    y = fbjax.argmin(F, x, max_iter=1, tol=1e-14, solver=solver, throw=False)  # documented opt-out
+    assert bool(jnp.all(jnp.isfinite(y)))

@@ -1,0 +1,77 @@
+"""Smooth parts F and the FB pieces (eqs. 13-16, Prop. 3)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.experimental import sparse
+
+import fbjax
+from fbjax.fb import A_, B_MINUS, B_PLUS, I_MINUS, I_PLUS
+
+from conftest import random_problem
+
+
+@pytest.mark.parametrize("loss", ["ls", "logistic"])
+@pytest.mark.parametrize("is_sparse", [False, True])
+def test_loss_derivatives_match_autodiff(loss, is_sparse):
+    F, _, _, _ = random_problem(0, loss=loss, sparse=is_sparse)
+    y = jnp.asarray(np.random.default_rng(1).standard_normal(F.n_features))
+    v = jnp.asarray(np.random.default_rng(2).standard_normal(F.n_features))
+    np.testing.assert_allclose(F.grad(y), jax.grad(F.value)(y), rtol=1e-12, atol=1e-14)
+    H = jax.hessian(F.value)(y)
+    np.testing.assert_allclose(F.hvp(y, v), H @ v, rtol=1e-11, atol=1e-13)
+    idx = jnp.array([3, 0, 7, 7 - 1])
+    np.testing.assert_allclose(F.hess_block(y, idx), H[np.ix_(idx, idx)], rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(fbjax.SmoothLoss.hess_block(F, y, idx), H[np.ix_(idx, idx)], rtol=1e-11, atol=1e-13)
+    # Lambda_F bounds the Hessian spectrum; coordinate bounds dominate the diagonal
+    A = F.A.todense() if is_sparse else F.A
+    exact = F.curvature * jnp.linalg.norm(A, 2) ** 2 / F.n_samples + F.l2
+    assert jnp.linalg.eigvalsh(H)[-1] <= exact <= F.lipschitz <= 1.06 * exact
+    assert bool(jnp.all(jnp.diag(H) <= F.coordinate_lipschitz() * (1 + 1e-12)))
+
+
+def test_dense_and_sparse_losses_agree():
+    F, _, _, _ = random_problem(3)
+    Fs = fbjax.LeastSquares(sparse.BCOO.fromdense(F.A), F.b, l2=F.l2)
+    y = jnp.linspace(-1, 1, F.n_features)
+    np.testing.assert_allclose(Fs.value(y), F.value(y), rtol=1e-13)
+    np.testing.assert_allclose(Fs.grad(y), F.grad(y), rtol=1e-12)
+    np.testing.assert_allclose(Fs.coordinate_lipschitz(), F.coordinate_lipschitz(), rtol=1e-12)
+
+
+def test_soft_threshold_and_partition_codes():
+    u = jnp.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    v = jnp.array([2.0, -2.0, 0.5, 1.0, -1.0, 0.96, 1.04])
+    np.testing.assert_allclose(fbjax.soft_threshold(u, v), [1.0, -1.0, 0, 0, 0, 0, 0.04], atol=1e-15)
+    codes = fbjax.partition(u, v)  # default band 0.1: 0.96 and 1.04 are biactive
+    assert list(np.asarray(codes)) == [I_PLUS, I_MINUS, A_, B_PLUS, B_MINUS, B_PLUS, B_PLUS]
+    exact = fbjax.partition(u, v, biactive_rtol=0.0)
+    assert list(np.asarray(exact)) == [I_PLUS, I_MINUS, A_, B_PLUS, B_MINUS, A_, I_PLUS]
+
+
+def test_default_band_catches_paper_calibration():
+    """Hidden features 5% inside the threshold (|v| = u/1.05) count as biactive by default."""
+    u = jnp.array([1.0, 1.0])
+    v = jnp.array([1 / 1.05, -1 / 1.05])
+    assert list(np.asarray(fbjax.partition(u, v))) == [B_PLUS, B_MINUS]
+
+
+@pytest.mark.parametrize("loss", ["ls", "logistic"])
+def test_residual_vanishes_exactly_at_solution(loss):
+    """Prop. 3: R_gamma(x, y) = 0 iff y = S(x), for several gamma."""
+    F, x, _, _ = random_problem(4, loss=loss)
+    y = fbjax.solve(F, x, tol=1e-13, max_iter=100_000).y
+    for frac in [0.2, 0.6, 0.99]:
+        gamma = frac / F.lipschitz
+        assert jnp.max(jnp.abs(fbjax.fb_residual(F, x, y, gamma))) < 1e-12
+        assert jnp.max(jnp.abs(fbjax.fb_residual(F, x, y + 1e-3, gamma))) > 1e-5
+
+
+def test_psi_variants():
+    F, x, _, _ = random_problem(5)
+    y_exp = fbjax.argmin(F, x, psi="exp")
+    y_sp = fbjax.argmin(F, jnp.log(jnp.expm1(jnp.exp(x))), psi="softplus")  # same weights
+    y_cb = fbjax.argmin(F, x, psi=lambda t: jnp.exp(t))
+    np.testing.assert_allclose(y_sp, y_exp, atol=1e-9)
+    np.testing.assert_allclose(y_cb, y_exp, atol=1e-12)
