@@ -6,16 +6,21 @@ For a selector ``sigma`` with working set ``S = {i : sigma_i != 0}``:
 
 Two paths with static shapes, so that everything jits and vmaps:
 
-- ``"dense"``: gather the candidate set (all non-``A`` indices, a superset of every ``S`` a
-  policy can choose) into a static bucket of size ``k``, form ``[hess F]_{K,K}`` once, and solve
-  each masked system ``H_m = m m^T * H_K + diag(1 - m)`` by Cholesky (lineax). Cost
-  ``O(n k^2 + k^3)``; never ``p x p``.
+- ``"dense"`` (gathered): gather the candidate set ``K`` (all non-``A`` indices, a superset of every
+  ``S`` a policy can choose) into a static bucket of size ``k`` (a power of two). For ``k <= 128``
+  form ``[hess F]_{K,K}`` once and solve each masked system ``m m^T * H_K + diag(1 - m)`` by
+  Cholesky (lineax); for larger buckets run CG on the gathered block operator
+  (``A_K^T W A_K v / n + l2 v`` for linear models: ``O(n k)`` per product instead of ``O(n k^2)`` to
+  form the block). Never ``p x p``.
 - ``"cg"``: conjugate gradients (lineax) on the masked operator
   ``v -> m * gamma hvp(m * v) + (1 - m) * v`` with right-hand side ``-m * z``; matrix-free.
 
-``"auto"`` picks the smallest dense bucket that holds the candidate set and falls back to CG when
-none does. Under ``jax.vmap`` the bucket choice becomes a ``select`` and every branch runs; pass
-``method="dense"`` or ``"cg"`` to compile one path only.
+``"auto"`` picks the smallest power-of-two bucket that holds the candidate set (a ``lax.switch``)
+and falls back to CG when none does. The switch has a price: on XLA:CPU the solve inside a
+many-branch conditional ran 2-3x slower than the same solve at top level, and under ``jax.vmap``
+every branch runs. When the scale of the working set is known (outer loops, seed sweeps), pass a
+static ``max_support``: one gathered bucket of that size, with masked CG on all ``p`` coordinates
+only if the candidate set overflows it.
 """
 
 from __future__ import annotations
@@ -28,57 +33,69 @@ from fbjax.coderivative import Policy
 from fbjax.fb import A_
 from fbjax.losses import SmoothLoss
 
-BUCKETS = (32, 128, 512, 2048)
+BUCKETS = (32, 64, 128, 256, 512, 1024, 2048, 4096)
+CHOLESKY_MAX = 128
+
+
+def masked_cg(matvec, m, rhs):
+    """Solve ``[m * matvec(m * v) + (1 - m) * v] = m * rhs`` by CG (lineax); ``m`` in {0, 1}."""
+    eps = jnp.finfo(rhs.dtype).eps
+    struct = jax.ShapeDtypeStruct(rhs.shape, rhs.dtype)
+    op = lx.FunctionLinearOperator(lambda v: m * matvec(m * v) + (1 - m) * v, struct, tags=lx.positive_semidefinite_tag)
+    tol = float(eps**0.8)
+    return lx.linear_solve(op, m * rhs, lx.CG(rtol=tol, atol=tol, max_steps=10 * rhs.shape[0])).value
 
 
 def dense_solver(F: SmoothLoss, y, z, candidates, gamma, size: int):
-    """``sigma -> q`` through a Cholesky solve on the gathered block of ``candidates``.
-
-    ``size`` is the static bucket; the caller guarantees ``candidates.sum() <= size``.
-    """
+    """``sigma -> q`` on the gathered block of ``candidates``: Cholesky for small buckets, CG on the
+    gathered block operator for large ones. ``size`` is the static bucket (``>= candidates.sum()``)."""
     idx = jnp.nonzero(candidates, size=size, fill_value=0)[0]
     valid = jnp.arange(size) < jnp.sum(candidates)
-    H = gamma * F.hess_block(y, idx)
+    rhs_k = -z[idx]
+
+    if size <= CHOLESKY_MAX:
+        H = gamma * F.hess_block(y, idx)
+
+        def solve_k(m):
+            Hm = jnp.where(m[:, None] & m[None, :], H, 0) + jnp.diag(jnp.where(m, 0, 1).astype(H.dtype))
+            op = lx.MatrixLinearOperator(Hm, lx.positive_semidefinite_tag)
+            return lx.linear_solve(op, jnp.where(m, rhs_k, 0), lx.Cholesky()).value
+
+    else:
+        mv = F.hess_block_matvec(y, idx)
+
+        def solve_k(m):
+            return masked_cg(lambda v: gamma * mv(v), m.astype(z.dtype), rhs_k)
 
     def solve(sigma):
         m = (sigma[idx] != 0) & valid
-        Hm = jnp.where(m[:, None] & m[None, :], H, 0) + jnp.diag(jnp.where(m, 0, 1).astype(H.dtype))
-        rhs = jnp.where(m, -z[idx], 0)
-        op = lx.MatrixLinearOperator(Hm, lx.positive_semidefinite_tag)
-        qk = lx.linear_solve(op, rhs, lx.Cholesky()).value
-        return jnp.zeros_like(z).at[idx].add(jnp.where(m, qk, 0))
+        return jnp.zeros_like(z).at[idx].add(jnp.where(m, solve_k(m), 0))
 
     return solve
 
 
-def cg_solver(F: SmoothLoss, y, z, gamma, rtol=None, max_steps=None):
-    """``sigma -> q`` through CG on the masked Hessian operator (matrix-free)."""
-    eps = jnp.finfo(z.dtype).eps
-    rtol = float(eps**0.8) if rtol is None else rtol
-    max_steps = 10 * z.shape[0] if max_steps is None else max_steps
-    struct = jax.ShapeDtypeStruct(z.shape, z.dtype)
-
-    def solve(sigma):
-        m = (sigma != 0).astype(z.dtype)
-        op = lx.FunctionLinearOperator(
-            lambda v: m * (gamma * F.hvp(y, m * v)) + (1 - m) * v, struct, tags=lx.positive_semidefinite_tag
-        )
-        return lx.linear_solve(op, -m * z, lx.CG(rtol=rtol, atol=rtol, max_steps=max_steps)).value
-
-    return solve
+def cg_solver(F: SmoothLoss, y, z, gamma):
+    """``sigma -> q`` through CG on the masked full Hessian operator (matrix-free, ``O(n p)`` per product)."""
+    return lambda sigma: masked_cg(lambda v: gamma * F.hvp(y, v), (sigma != 0).astype(z.dtype), -z)
 
 
 def buckets_for(p: int, buckets=BUCKETS) -> tuple[int, ...]:
     return tuple(sorted({min(k, p) for k in buckets}))
 
 
-def reduced_adjoint(policy: Policy, F: SmoothLoss, y, z, codes, gamma, method: str = "auto", buckets=BUCKETS):
+def reduced_adjoint(
+    policy: Policy, F: SmoothLoss, y, z, codes, gamma, method: str = "auto", buckets=BUCKETS, max_support: int | None = None
+):
     """Run ``policy`` with reduced adjoint solves; returns ``(sigma, q)`` (Alg. 1, steps 5-11)."""
     p = z.shape[0]
     if method == "cg":
         return policy(codes, z, cg_solver(F, y, z, gamma))
     if method not in ("auto", "dense"):
         raise ValueError(f"adjoint method must be 'auto', 'dense' or 'cg', got {method!r}")
+    if max_support is not None:
+        if int(max_support) < 1:
+            raise ValueError(f"max_support must be a positive int, got {max_support}")
+        buckets = (int(max_support),)
     sizes = buckets_for(p, buckets)
     if method == "dense" and sizes[-1] < p:
         sizes = sizes + (p,)

@@ -40,9 +40,10 @@ B_PLUS = 2
 B_MINUS = -2
 
 
-def forward_map(F: SmoothLoss, x, y, gamma, psi="exp"):
-    """``H(x, y) = (gamma Psi(x), y - gamma grad F(y))`` (eq. 13)."""
-    return gamma * _w.weights(_w.resolve(psi), x), y - gamma * F.grad(y)
+def forward_map(F: SmoothLoss, x, y, gamma, psi="exp", grad=None):
+    """``H(x, y) = (gamma Psi(x), y - gamma grad F(y))`` (eq. 13); pass ``grad = grad F(y)`` if known."""
+    grad = F.grad(y) if grad is None else grad
+    return gamma * _w.weights(_w.resolve(psi), x), y - gamma * grad
 
 
 def soft_threshold(u, v):
@@ -62,7 +63,13 @@ def prox_grad_step(F: SmoothLoss, w, y, gamma):
 
 def residual_norm(F: SmoothLoss, w, y, gamma):
     """``||R_gamma(x, y)||_inf`` for given weights ``w = Psi(x)``: the solvers' stopping test."""
-    return jnp.max(jnp.abs(y - prox_grad_step(F, w, y, gamma))) / gamma
+    return residual_and_grad(F, w, y, gamma)[0]
+
+
+def residual_and_grad(F: SmoothLoss, w, y, gamma):
+    """``(||R_gamma(x, y)||_inf, grad F(y))``: the certificate and the gradient it was computed with."""
+    g = F.grad(y)
+    return jnp.max(jnp.abs(y - soft_threshold(gamma * w, y - gamma * g))) / gamma, g
 
 
 def fb_residual(F: SmoothLoss, x, y, gamma, psi="exp"):

@@ -52,6 +52,11 @@ class SmoothLoss(eqx.Module):
         eye = jax.nn.one_hot(idx, self.n_features, dtype=y.dtype)  # (k, p)
         return jax.vmap(lambda e: self.hvp(y, e))(eye)[:, idx]
 
+    def hess_block_matvec(self, y: jax.Array, idx: jax.Array):
+        """``v -> [hess F(y)]_{idx, idx} v`` (default: through the dense block)."""
+        H = self.hess_block(y, idx)
+        return lambda v: H @ v
+
 
 def _rmatvec(A, r):
     """``A^T r`` without materialising ``A^T`` for dense ``A`` (an XLA:CPU pitfall)."""
@@ -153,6 +158,12 @@ class LinearModelLoss(SmoothLoss):
         cols = _columns(self.A, idx)
         w = self.d2loss(self.A @ y, self.b) / self.n_samples
         return cols.T @ (w[:, None] * cols) + self.l2 * jnp.eye(idx.shape[0], dtype=cols.dtype)
+
+    def hess_block_matvec(self, y, idx):
+        """``v -> A_S^T (l''(A y) * (A_S v)) / n + l2 v`` on gathered columns: ``O(n k)`` per product."""
+        cols = _columns(self.A, idx)
+        w = self.d2loss(self.A @ y, self.b) / self.n_samples
+        return lambda v: (w * (cols @ v)) @ cols + self.l2 * v
 
     def coordinate_lipschitz(self):
         """``L_j = c ||A_j||^2 / n + l2``: curvature bounds for coordinate descent."""

@@ -188,3 +188,34 @@ def test_null_policy_equals_sparse_ho(seed):
     keep = ~in_band  # Sparse-HO and the banded null policy agree outside the band
     np.testing.assert_allclose(np.asarray(h)[keep], ref[keep], rtol=1e-9, atol=1e-12)
     assert np.count_nonzero(ref[keep]) > 0
+
+
+@pytest.mark.parametrize("policy", ["sc", "null"])
+def test_gathered_cg_path_equals_direct_solve(policy):
+    """Buckets above CHOLESKY_MAX use CG on gathered columns; check it against numpy's solve of H_SS."""
+    from fbjax.data import calibrated_degenerate
+
+    d = calibrated_degenerate(0, 100, 150, 0.95)
+    F = d.lower_level()
+    x = jnp.asarray(d.x0)
+    y = fbjax.solve(F, x, tol=TOL, max_iter=100_000).y
+    z = jax.grad(d.validation_loss)(y)
+    gamma = fbjax.solvers.default_gamma(F)
+    codes = fbjax.partition(*fbjax.forward_map(F, x, y, gamma))
+    size = F.n_features
+    assert size > fbjax.adjoint.CHOLESKY_MAX
+    solve = fbjax.adjoint.dense_solver(F, y, z, codes != fbjax.fb.A_, gamma, size)
+    sigma, q = coderivative.resolve_policy(policy)(codes, z, solve)
+    S = np.flatnonzero(np.asarray(sigma))
+    H = gamma * np.asarray(jax.hessian(F.value)(y))[np.ix_(S, S)]
+    ref = np.zeros(size)
+    ref[S] = np.linalg.solve(H, -np.asarray(z)[S])
+    np.testing.assert_allclose(q, ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("max_support", [8, 64])
+def test_static_max_support_matches_auto(max_support):
+    """One static bucket (8 overflows -> CG fallback; 64 holds the candidates) gives the same h."""
+    F, x, y, z, _ = degenerate_instance(1)
+    L_grad = lambda **kw: jax.grad(lambda x: jnp.vdot(z, fbjax.argmin(F, x, tol=TOL, max_iter=100_000, **kw)))(x)  # noqa: E731
+    np.testing.assert_allclose(L_grad(max_support=max_support), L_grad(), rtol=1e-9, atol=1e-12)

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from fbjax import _checks
-from fbjax.fb import residual_norm, soft_threshold
+from fbjax.fb import residual_and_grad, soft_threshold
 from fbjax.losses import LinearModelLoss
 from fbjax.solvers._common import Solution
 
@@ -59,15 +59,15 @@ def coordinate_descent(F: LinearModelLoss, w, y0, gamma, tol, max_iter: int = 5_
         return y, t, epochs
 
     def cond(state):
-        _, _, k, res = state
+        _, _, k, res, _ = state
         return (res > tol) & (k < max_iter)
 
     def body(state):
-        y, t, k, _ = state
+        y, t, k, _, _ = state
         y, t, _ = sweep(y, t, jnp.arange(p), p)
         y, t, k = active_sweeps(y, t, k + 1)
-        return y, t, k, residual_norm(F, w, y, gamma)
+        return (y, t, k, *residual_and_grad(F, w, y, gamma))
 
-    init = (y0, A @ y0, jnp.zeros((), jnp.int32), residual_norm(F, w, y0, gamma))
-    y, _, k, res = jax.lax.while_loop(cond, body, init)
-    return Solution(y, res, k, res <= tol)
+    init = (y0, A @ y0, jnp.zeros((), jnp.int32), *residual_and_grad(F, w, y0, gamma))
+    y, _, k, res, g = jax.lax.while_loop(cond, body, init)
+    return Solution(y, res, k, res <= tol, g)

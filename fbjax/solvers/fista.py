@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from fbjax.fb import prox_grad_step, residual_norm
+from fbjax.fb import prox_grad_step, residual_and_grad
 from fbjax.losses import SmoothLoss
 from fbjax.solvers._common import Solution
 
@@ -28,15 +28,15 @@ def fista(F: SmoothLoss, w, y0, gamma, tol, max_iter: int = 20_000, check_every:
         return y_new, z_new, jnp.where(restart, 1.0, t_new).astype(t.dtype)
 
     def cond(state):
-        _, k, res = state
+        _, k, res, _ = state
         return (res > tol) & (k < max_iter)
 
     def body(state):
-        carry, k, _ = state
+        carry, k, _, _ = state
         carry = jax.lax.fori_loop(0, check_every, step, carry)
-        return carry, k + check_every, residual_norm(F, w, carry[0], gamma)
+        return (carry, k + check_every, *residual_and_grad(F, w, carry[0], gamma))
 
     one = jnp.ones((), y0.dtype)
-    init = ((y0, y0, one), jnp.zeros((), jnp.int32), residual_norm(F, w, y0, gamma))
-    (y, _, _), k, res = jax.lax.while_loop(cond, body, init)
-    return Solution(y, res, k, res <= tol)
+    init = ((y0, y0, one), jnp.zeros((), jnp.int32), *residual_and_grad(F, w, y0, gamma))
+    (y, _, _), k, res, g = jax.lax.while_loop(cond, body, init)
+    return Solution(y, res, k, res <= tol, g)

@@ -1,0 +1,137 @@
+"""Forward (lower-level solve) vs backward (hypergradient) time of ``fbjax.argmin``.
+
+Usage:
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_hypergradient.py [--repeats 5] [--sizes all|small]
+        [--out benchmarks/results/hypergradient.json]
+
+For each problem: the forward is ``fbjax.solve`` from ``y0 = 0`` (cold start) to the default tolerance,
+the backward is ``fbjax.solution_vjp`` at the solution (partition, SC policy, reduced adjoint) for the
+validation-MSE cotangent. Both are jitted; compile time is reported separately; times are medians over
+``--repeats`` runs after one warm-up. Peers measured in the same run: the same backward with the
+matrix-free masked CG over all ``p`` coordinates (``adjoint="cg"``), and the dense full ``p x p`` system of
+eqs. (23)-(24) where ``p <= 3000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+jax.config.update("jax_enable_x64", True)
+
+import fbjax  # noqa: E402
+from fbjax import coderivative  # noqa: E402
+from fbjax.data import calibrated_degenerate  # noqa: E402
+
+
+def timed(fn, *args, repeats):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    return med, max(first - med, 0.0)
+
+
+def random_problem(p, seed=0):
+    """n = 2p/3 Gaussian design, 5% support with +-1 coefficients, penalties ~0.5 (support ~5%)."""
+    rng = np.random.default_rng(seed)
+    n = 2 * p // 3
+    A = rng.standard_normal((n, p))
+    beta = np.zeros(p)
+    S = rng.choice(p, p // 20, replace=False)
+    beta[S] = rng.choice([-1.0, 1.0], S.size)
+    b = A @ beta + 0.1 * rng.standard_normal(n)
+    A_val = rng.standard_normal((n // 3, p))
+    b_val = A_val @ beta + 0.1 * rng.standard_normal(n // 3)
+    x = np.log(0.5 * np.exp(rng.uniform(-0.2, 0.2, p)))
+    return fbjax.LeastSquares(jnp.asarray(A), jnp.asarray(b), l2=1.0 / n), jnp.asarray(x), jnp.asarray(A_val), jnp.asarray(b_val)
+
+
+def problems(sizes):
+    if sizes in ("all", "small"):
+        for n, p in [(200, 300), (500, 750)]:
+            d = calibrated_degenerate(0, n, p, 0.95)
+            yield f"calibrated n={n} p={p} rho=0.95", d.lower_level(), jnp.asarray(d.x0), jnp.asarray(d.A_val), jnp.asarray(d.b_val)
+    if sizes == "all":
+        for p in [3000, 10000]:
+            yield (f"random n={2 * p // 3} p={p} 5% support", *random_problem(p))
+
+
+def bench_one(name, F, x, A_val, b_val, repeats, solvers=("cd", "fista")):
+    row = {"problem": name, "n": F.n_samples, "p": F.n_features}
+    gamma = fbjax.solvers.default_gamma(F)
+    L = lambda y: jnp.mean((A_val @ y - b_val) ** 2)  # noqa: E731
+    for solver in solvers:
+        fwd = jax.jit(lambda F, x: fbjax.solve(F, x, solver=solver))
+        med, comp = timed(fwd, F, x, repeats=repeats)
+        sol = fwd(F, x)
+        row[f"fwd_{solver}_s"], row[f"fwd_{solver}_compile_s"] = med, comp
+        row[f"fwd_{solver}_iters"], row[f"fwd_{solver}_residual"] = int(sol.num_iter), float(sol.residual)
+        assert bool(sol.converged), (name, solver)
+    sol = fbjax.solve(F, x, solver=solvers[0])
+    y, grad = sol.y, sol.grad
+    z = jax.grad(L)(y)
+    codes, sigma, _ = fbjax.adjoint_selection(F, x, y, z, gamma)
+    row["support"] = int(jnp.sum(y != 0))
+    row["working_set"] = int(jnp.sum(sigma != 0))
+    row["candidates"] = int(jnp.sum(codes != 0))
+    row["max_support"] = int(64 * np.ceil(row["candidates"] / 64))  # what a user sizing the bucket would pass
+    for adjoint, ms in [("auto", None), ("cg", None), ("static", row["max_support"])]:
+        method = "auto" if adjoint == "static" else adjoint
+        # as inside fbjax.argmin: the forward's grad F(y) is reused
+        bwd = jax.jit(lambda F, x, y, z, g: fbjax.solution_vjp(F, x, y, z, gamma, adjoint=method, max_support=ms, grad=g)[1])
+        row[f"bwd_{adjoint}_s"], row[f"bwd_{adjoint}_compile_s"] = timed(bwd, F, x, y, z, grad, repeats=repeats)
+    if F.n_features <= 3000:
+        def full(F, x, y, z):
+            hess = jax.hessian(F.value)(y)
+            return coderivative.full_system_element(hess, z, jnp.zeros_like(x), sigma, gamma, jnp.exp(x))
+
+        row["bwd_full_system_s"], row["bwd_full_system_compile_s"] = timed(jax.jit(full), F, x, y, z, repeats=max(1, repeats // 2))
+    row["ratio_bwd_over_fwd_cd"] = row["bwd_auto_s"] / row["fwd_cd_s"]
+    row["ratio_static_bwd_over_fwd_cd"] = row["bwd_static_s"] / row["fwd_cd_s"]
+    return row
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--sizes", default="all", choices=["all", "small"])
+    ap.add_argument("--out", default="benchmarks/results/hypergradient.json")
+    args = ap.parse_args()
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    meta = {"machine": f"{platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+            "backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()], "jax": jax.__version__}  # fmt: skip
+    rows = []
+    for name, F, x, A_val, b_val in problems(args.sizes):
+        solvers = ("cd", "fista") if F.n_features <= 3000 else ("cd",)
+        row = bench_one(name, F, x, A_val, b_val, args.repeats if F.n_features <= 3000 else max(1, args.repeats // 2), solvers)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        with open(args.out, "w") as f:  # incremental: a partial run keeps what it measured
+            json.dump({"meta": meta, "rows": rows}, f, indent=1)
+    print("\n| problem | support / working set | fwd CD (s) | fwd FISTA (s) | bwd reduced, auto (s) | bwd / fwd CD | "
+          "bwd reduced, max_support (s) | bwd / fwd CD | bwd masked CG all p (s) | bwd full p x p (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        fista = f"{r['fwd_fista_s']:.4f}" if "fwd_fista_s" in r else "-"
+        full = f"{r['bwd_full_system_s']:.4f}" if "bwd_full_system_s" in r else "-"
+        print(f"| {r['problem']} | {r['support']} / {r['working_set']} | {r['fwd_cd_s']:.4f} | {fista} | {r['bwd_auto_s']:.4f} "
+              f"| {r['ratio_bwd_over_fwd_cd']:.3f} | {r['bwd_static_s']:.4f} ({r['max_support']}) | "
+              f"{r['ratio_static_bwd_over_fwd_cd']:.3f} | {r['bwd_cg_s']:.4f} | {full} |")
+
+
+if __name__ == "__main__":
+    main()
