@@ -50,7 +50,3 @@ def default_tol(dtype) -> float:
     in float64, and reachable in float32."""
     return 1e-10 if jnp.finfo(dtype).bits >= 64 else 1e-4
 
-
-def tree_finite(tree) -> jax.Array:
-    leaves = [x for x in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.bool_(True)

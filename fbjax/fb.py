@@ -61,13 +61,9 @@ def prox_grad_step(F: SmoothLoss, w, y, gamma):
     return soft_threshold(gamma * w, y - gamma * F.grad(y))
 
 
-def residual_norm(F: SmoothLoss, w, y, gamma):
-    """``||R_gamma(x, y)||_inf`` for given weights ``w = Psi(x)``: the solvers' stopping test."""
-    return residual_and_grad(F, w, y, gamma)[0]
-
-
 def residual_and_grad(F: SmoothLoss, w, y, gamma):
-    """``(||R_gamma(x, y)||_inf, grad F(y))``: the certificate and the gradient it was computed with."""
+    """``(||R_gamma(x, y)||_inf, grad F(y))`` for weights ``w = Psi(x)``: the solvers' stopping test
+    and the gradient it was computed with."""
     g = F.grad(y)
     return jnp.max(jnp.abs(y - soft_threshold(gamma * w, y - gamma * g))) / gamma, g
 
