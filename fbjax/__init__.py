@@ -6,10 +6,11 @@ through its forward-backward residual (Pérez-Aros, Vilches, Villacís): ``jax.g
 biactive coordinates where implicit differentiation à la Sparse-HO starves.
 """
 
-from fbjax import adjoint, coderivative, data, fb, solvers, weights
+from fbjax import adjoint, coderivative, data, fb, outer, solvers, weights
 from fbjax.coderivative import Null, Policy, SignConsistent
 from fbjax.fb import fb_operator, fb_residual, forward_map, partition, soft_threshold
 from fbjax.implicit import adjoint_selection, argmin, solution_vjp
+from fbjax.outer import OuterResult, TrustRegion, batch_map, nba, ntrba, optax_solve
 from fbjax.losses import LeastSquares, LinearModelLoss, Logistic, SmoothLoss
 from fbjax.solvers import Solution, solve
 
@@ -20,6 +21,8 @@ __all__ = [
     "LinearModelLoss",
     "Logistic",
     "Null",
+    "OuterResult",
+    "TrustRegion",
     "Policy",
     "SignConsistent",
     "SmoothLoss",
@@ -27,12 +30,17 @@ __all__ = [
     "adjoint",
     "adjoint_selection",
     "argmin",
+    "batch_map",
     "coderivative",
     "data",
     "fb",
     "fb_operator",
     "fb_residual",
     "forward_map",
+    "nba",
+    "ntrba",
+    "optax_solve",
+    "outer",
     "partition",
     "soft_threshold",
     "solution_vjp",

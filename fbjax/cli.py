@@ -1,9 +1,13 @@
 """The ``fbjax`` command.
 
-``fbjax demo``: the gradient-starvation study of the main paper at the initial point. On the
-calibrated degenerate design (Sec. 5.2) it computes the hypergradient at ``x0`` with the null
-policy (Sparse-HO) and the sign-consistent policy, and reports the hidden-block norm
-``||d_xhid Phi||_{k=0}`` next to the paper's Table 3 column, as a table and a PNG.
+``fbjax demo``: the gradient-starvation study on one calibrated degenerate instance of the main
+paper (Sec. 5.4, (n, p) = (200, 300), rho = 0.98, seed 0, the paper's Fig. 5 instance): scalar l1
+by grid search, weighted Sparse-HO (null policy) and NTRBA with the sign-consistent policy, as a
+table (hidden-block subgradient at k = 0, best validation loss, support F1) and a PNG of the
+trajectories. ``fbjax demo --starvation`` adds the k = 0 study over all nine Table 3 configurations.
+
+``fbjax reproduce NAME`` (exp1, table1, table2, table3, aip-regression): the paper's experiments,
+resumable (``runs.jsonl``), with a Markdown table beside the paper's numbers and PNG figures.
 """
 
 from __future__ import annotations
@@ -157,20 +161,138 @@ def plot_starvation(rows, design, result, path):
     plt.close(fig)
 
 
+DEMO_INSTANCE = dict(seed=0, n=200, p=300, rho=0.98)
+DEMO_METHODS = ("scalar", "nba-null", "sparse-ho-gd", "ntrba-sc")
+
+
+def demo_instance(out: str = "fbjax-demo", plot: bool = True) -> dict:
+    """Table-3-style comparison on the paper's representative instance (Fig. 5)."""
+    import jax
+    import numpy as np
+
+    from fbjax.data import calibrated_degenerate
+    from fbjax.experiments import paper
+    from fbjax.experiments.bilevel import Settings, run_batch, stack
+    from fbjax.experiments.report import NAMES
+
+    jax.config.update("jax_enable_x64", True)
+    os.makedirs(out, exist_ok=True)
+    d = calibrated_degenerate(**DEMO_INSTANCE)
+    data = stack([d])
+    t0 = time.perf_counter()
+    res = {m: {k: np.asarray(v)[0] for k, v in run_batch(m, Settings(), data).items()} for m in DEMO_METHODS}
+    wall = time.perf_counter() - t0
+    ref = paper.TABLE3[(DEMO_INSTANCE["rho"], DEMO_INSTANCE["n"], DEMO_INSTANCE["p"])]
+    lines = ["| method | ||d_hid Phi|| at k=0 | best val loss | F1 | hidden recall | test MSE | paper F1 (5-seed mean) |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for m, r in res.items():
+        hid = "—" if m == "scalar" else f"{r['hid_grad_norm_k0']:.3f}"
+        lines.append(f"| {NAMES[m]} | {hid} | {r['best_val_loss']:.4f} | {r['f1']:.3f} | {r['hid_recall']:.2f} "
+                     f"| {r['test_mse']:.3f} | {ref.get(m, ('',) * 3)[2]} |")  # fmt: skip
+    table = "\n".join(lines)
+    print(f"Calibrated degenerate design {DEMO_INSTANCE}: 60 outer iterations\n")
+    print(table)
+    print(f"\n{len(res)} methods in {wall:.1f} s (compilation included)")
+    with open(os.path.join(out, "demo.json"), "w") as f:
+        json.dump({m: {k: np.asarray(v).tolist() for k, v in r.items()} for m, r in res.items()} | {"wall_s": wall}, f)
+    if plot:
+        path = os.path.join(out, "demo.png")
+        plot_demo(d, res, path)
+        print(f"plot: {path}")
+    return res
+
+
+def plot_demo(design, res, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from fbjax.experiments.report import NAMES
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.2))
+    for m, r in res.items():
+        if m == "scalar":
+            ax1.axhline(r["best_val_loss"], ls="--", color="gray", label=NAMES[m] + " (best of grid)")
+        else:
+            ax1.semilogy(np.asarray(r["values"]), label=NAMES[m])
+    ax1.set_xlabel("outer iteration k")
+    ax1.set_ylabel("validation loss Phi(x_k)")
+    ax1.set_title("trajectories")
+    ax1.legend(fontsize=8)
+    hid = design.groups["hid"]
+    for m in ("nba-null", "ntrba-sc"):
+        ax2.plot(hid, np.asarray(res[m]["best_x"])[hid], "o", label=f"{NAMES[m]}: learned x_hid")
+    ax2.plot(hid, np.asarray(design.x0)[hid], "k_", ms=12, label="calibrated x0 (hidden)")
+    ax2.set_xlabel("hidden feature index")
+    ax2.set_ylabel("x = log(alpha)")
+    ax2.set_title("null policy never moves the hidden penalties; SC lowers them")
+    ax2.legend(fontsize=8)
+    fig.suptitle(f"fbjax demo: calibrated degenerate design {DEMO_INSTANCE}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def reproduce(name: str, out: str, quick: bool = False, seeds=None, how: str = "auto", plot: bool = True) -> str:
+    """Run one of the paper's experiments into ``out/NAME`` (resumable) and return its Markdown."""
+    from fbjax.experiments import exp1, report, specs, sweep
+
+    folder = os.path.join(out, name)
+    os.makedirs(folder, exist_ok=True)
+    t0 = time.perf_counter()
+    if name == "exp1":
+        md = exp1.markdown(exp1.run(folder))
+    else:
+        exp = specs.get(name, quick=quick, seeds=seeds)
+        store = sweep.run(exp, folder, how=how)
+        md = report.markdown(exp, store, wall_s=time.perf_counter() - t0)
+        if plot:
+            paths = report.plot(exp, store, os.path.join(folder, name))
+            md += "\n" + "\n".join(f"![{os.path.basename(p)}]({os.path.basename(p)})" for p in paths) + "\n"
+    with open(os.path.join(folder, f"{name}.md"), "w") as f:
+        f.write(md)
+    print(md)
+    print(f"results in {folder}/ ({time.perf_counter() - t0:.0f} s)")
+    return md
+
+
+def _set_device(device):
+    if device is not None:
+        os.environ["JAX_PLATFORMS"] = {"cpu": "cpu", "gpu": "cuda"}[device]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="fbjax", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("demo", help="gradient starvation at x0: Sparse-HO (null) vs sign-consistent, table + PNG")
-    d.add_argument("--seeds", type=int, default=5, help="seeds per configuration (paper: 5)")
+    d = sub.add_parser("demo", help="gradient starvation on one calibrated instance: scalar, Sparse-HO, NTRBA-SC")
+    d.add_argument("--starvation", action="store_true", help="also the k = 0 study over the 9 Table 3 configurations")
+    d.add_argument("--seeds", type=int, default=5, help="seeds per configuration of --starvation (paper: 5)")
     d.add_argument("--out", default="fbjax-demo", help="output folder (JSON + PNG)")
-    d.add_argument("--quick", action="store_true", help="one small configuration, 2 seeds")
+    d.add_argument("--quick", action="store_true", help="--starvation on one small configuration, 2 seeds")
     d.add_argument("--no-plot", action="store_true")
+    d.add_argument("--device", choices=["cpu", "gpu"], default=None)
+    r = sub.add_parser("reproduce", help="the paper's experiments: exp1, table1, table2, table3, aip-regression")
+    r.add_argument("name", choices=["exp1", "table1", "table2", "table3", "aip-regression"])
+    r.add_argument("--quick", action="store_true", help="small sizes and few iterations (minutes)")
+    r.add_argument("--seeds", type=int, default=None, help="seeds per configuration (default: the paper's)")
+    r.add_argument("--out", default="fbjax-results", help="output folder; an interrupted run resumes from it")
+    r.add_argument("--device", choices=["cpu", "gpu"], default=None, help="JAX backend (default: JAX's choice)")
+    r.add_argument("--batch", choices=["auto", "map", "vmap"], default="auto",
+                   help="seed batching: lax.map (CPU default) or vmap (GPU default)")
+    r.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
+    _set_device(args.device)
     if args.command == "demo":
+        if not args.quick:
+            demo_instance(out=args.out, plot=not args.no_plot)
         if args.quick:
             demo(seeds=2, out=args.out, sizes=[(100, 150)], rhos=[0.95], plot=not args.no_plot)
-        else:
+        elif args.starvation:
             demo(seeds=args.seeds, out=args.out, plot=not args.no_plot)
+    else:
+        reproduce(args.name, args.out, quick=args.quick, seeds=args.seeds, how=args.batch, plot=not args.no_plot)
     return 0
 
 

@@ -1,5 +1,6 @@
-"""Synthetic designs of the main paper (seeded, deterministic)."""
+"""Synthetic designs of the main paper and the AIP slides (seeded, deterministic)."""
 
-from fbjax.data.synthetic import CalibratedDesign, calibrated_degenerate
+from fbjax.data.regression import aip_regression, three_group
+from fbjax.data.synthetic import CalibratedDesign, RegressionDesign, calibrated_degenerate
 
-__all__ = ["CalibratedDesign", "calibrated_degenerate"]
+__all__ = ["CalibratedDesign", "RegressionDesign", "aip_regression", "calibrated_degenerate", "three_group"]

@@ -33,8 +33,11 @@ SENTINEL = 1e6
 
 
 @dataclasses.dataclass(frozen=True)
-class CalibratedDesign:
-    """One calibrated degenerate instance; arrays are float64 NumPy arrays."""
+class RegressionDesign:
+    """A seeded regression instance with train/validation/test splits (float64 NumPy arrays).
+
+    ``groups`` maps a group name to its feature indices; ``beta`` is the data-generating vector.
+    """
 
     A_train: np.ndarray
     b_train: np.ndarray
@@ -44,9 +47,7 @@ class CalibratedDesign:
     b_test: np.ndarray
     beta: np.ndarray
     groups: dict
-    x0: np.ndarray
     l2: float
-    rho: float
     seed: int
 
     @property
@@ -56,6 +57,15 @@ class CalibratedDesign:
     @property
     def p(self) -> int:
         return self.A_train.shape[1]
+
+    @property
+    def alpha_max(self) -> float:
+        """``max_j |A_tr,j^T b_tr| / n_train``: the smallest scalar penalty with ``S = 0`` (ridge aside)."""
+        return float(np.max(np.abs(self.A_train.T @ self.b_train)) / self.n_train)
+
+    def bounds(self, lo: float = -5.0, hi: float = float(np.log(0.9))) -> tuple[float, float]:
+        """The box of the paper's code for ``x = log(alpha)``: ``log(alpha_max) + [lo, hi]``."""
+        return float(np.log(self.alpha_max) + lo), float(np.log(self.alpha_max) + hi)
 
     def lower_level(self, dtype=None):
         """The paper's lower level ``||A_tr y - b_tr||^2/(2 n_tr) + l2/2 ||y||^2`` as a LeastSquares."""
@@ -67,6 +77,23 @@ class CalibratedDesign:
         """The paper's upper level: validation MSE ``||A_val y - b_val||^2 / n_val``."""
         A, b = jnp.asarray(self.A_val, y.dtype), jnp.asarray(self.b_val, y.dtype)
         return jnp.mean((A @ y - b) ** 2)
+
+
+@dataclasses.dataclass(frozen=True)
+class CalibratedDesign(RegressionDesign):
+    """One calibrated degenerate instance: a :class:`RegressionDesign` with the calibrated ``x0``."""
+
+    x0: np.ndarray = None
+    rho: float = None
+
+
+def split(A, b, rng, fractions=(0.6, 0.2)):
+    """Random 60/20/20 row split (by one permutation from ``rng``): ``dict`` of the six arrays."""
+    n = A.shape[0]
+    perm = rng.permutation(n)
+    n_tr, n_val = int(round(fractions[0] * n)), int(round(fractions[1] * n))
+    tr, val, te = perm[:n_tr], perm[n_tr : n_tr + n_val], perm[n_tr + n_val :]
+    return dict(A_train=A[tr], b_train=b[tr], A_val=A[val], b_val=b[val], A_test=A[te], b_test=b[te])
 
 
 def _group_sizes(p: int) -> tuple[int, int, int, int]:
@@ -99,24 +126,19 @@ def calibrated_degenerate(
     beta[signal] = beta_std * rng.choice([-1.0, 1.0], size=signal.size)
     b = A @ beta + sigma * rng.standard_normal(n)
 
-    perm = rng.permutation(n)
-    n_tr, n_val = int(round(0.6 * n)), int(round(0.2 * n))
-    tr, val, te = perm[:n_tr], perm[n_tr : n_tr + n_val], perm[n_tr + n_val :]
-    l2 = 1.0 / n_tr
+    parts = split(A, b, rng)
+    A_tr, b_tr = parts["A_train"], parts["b_train"]
+    l2 = 1.0 / A_tr.shape[0]
 
     alpha = np.empty(p)
     alpha[groups["easy"]] = 0.5 * beta_std
     alpha[groups["dist"]] = 0.5 * (1.0 - rho**2) / rho * beta_std
     alpha[groups["noise"]] = 10.0 * beta_std
     alpha[groups["hid"]] = SENTINEL * beta_std
-    beta_s = _solve_float64(A[tr], b[tr], l2, np.log(alpha))
-    g_hid = A[tr][:, groups["hid"]].T @ (A[tr] @ beta_s - b[tr]) / n_tr
+    beta_s = _solve_float64(A_tr, b_tr, l2, np.log(alpha))
+    g_hid = A_tr[:, groups["hid"]].T @ (A_tr @ beta_s - b_tr) / A_tr.shape[0]
     alpha[groups["hid"]] = np.abs(g_hid) * (1.0 + delta)
-
-    return CalibratedDesign(
-        A_train=A[tr], b_train=b[tr], A_val=A[val], b_val=b[val], A_test=A[te], b_test=b[te],
-        beta=beta, groups=groups, x0=np.log(alpha), l2=l2, rho=rho, seed=seed,
-    )  # fmt: skip
+    return CalibratedDesign(**parts, beta=beta, groups=groups, l2=l2, seed=seed, x0=np.log(alpha), rho=rho)
 
 
 def _solve_float64(A, b, l2, x) -> np.ndarray:

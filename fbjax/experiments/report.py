@@ -1,0 +1,159 @@
+"""Markdown tables (ours beside the paper's) and PNG figures from a :class:`RunStore`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fbjax.experiments import paper
+
+NAMES = {"scalar": "Scalar (grid)", "nba-null": "Sparse-HO wl1 (null + NBA)", "sparse-ho-gd": "Sparse-HO, library GD rule",
+         "ntrba-sc": "NTRBA-SC (ours)", "nba-sc": "NBA-SC", "ntrba-null": "NTRBA-null"}  # fmt: skip
+
+
+GROUP_COLORS = {"easy": "tab:green", "signal": "tab:green", "support": "tab:green", "dist": "tab:orange",
+                "corr": "tab:orange", "hid": "tab:red"}  # fmt: skip
+
+
+def _col(store, config, method, metric):
+    return np.array([r[metric] for r in store.select(config=config, method=method)])
+
+
+def _ms(a, fmt=".3f"):
+    return "n/a" if a.size == 0 else f"{a.mean():{fmt}} ± {a.std():{fmt}}"
+
+
+def _table(head, rows):
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
+
+
+def table3(exp, store) -> str:
+    rows, checks = [], []
+    for c in exp.configs:
+        ref = paper.TABLE3.get(c.key, {})
+        f1 = {m: _col(store, c.label, m, "f1") for m in exp.methods}
+        for m in exp.methods:
+            hid = _col(store, c.label, m, "hid_grad_norm_k0")
+            p = ref.get(m, ("", "", "", ""))
+            rows.append([c.label, NAMES[m], "—" if m == "scalar" else _ms(hid, ".2f"), p[0],
+                         _ms(_col(store, c.label, m, "best_val_loss")), p[1], _ms(f1[m]), p[2],
+                         _ms(_col(store, c.label, m, "test_mse"), ".2f"), p[3]])  # fmt: skip
+        ours = f1.get("ntrba-sc", np.array([]))
+        best_base = max((f1[m].mean() for m in exp.methods if m != "ntrba-sc" and f1[m].size), default=np.nan)
+        null_zero = all(np.all(_col(store, c.label, m, "hid_grad_norm_k0") == 0) for m in ("nba-null", "sparse-ho-gd"))
+        sc_pos = bool(np.all(_col(store, c.label, "ntrba-sc", "hid_grad_norm_k0") > 0))
+        checks.append([c.label, "yes" if null_zero else "NO", "yes" if sc_pos else "NO",
+                       f"{ours.mean():.3f}" if ours.size else "n/a", "yes" if ours.size and ours.mean() >= 0.85 else "NO",
+                       "yes" if ours.size and ours.mean() > best_base else "NO"])  # fmt: skip
+    head = ["config", "method", "‖∂hid Φ‖ k=0", "paper", "best val loss", "paper", "F1", "paper", "test MSE", "paper"]
+    bars = ["config", "null ‖∂hid Φ‖=0 all runs", "SC > 0 all runs", "NTRBA-SC F1", "≥ 0.85", "> every baseline"]
+    return _table(head, rows) + "\n\nBars of the issue:\n\n" + _table(bars, checks)
+
+
+def table2(exp, store) -> str:
+    rows = []
+    for c in exp.configs:
+        v = {m: _col(store, c.label, m, "best_val_loss") for m in exp.methods}
+        r = {m: _col(store, c.label, m, "hid_recall") for m in exp.methods}
+        p = paper.TABLE2.get(c.key, ("",) * 6)
+        rows += [
+            [c.label, "SC gain under NBA: Δ val loss", _ms(v["nba-sc"] - v["nba-null"]), p[0]],
+            [c.label, "SC gain under NBA: Δ hidden recall", _ms(r["nba-sc"] - r["nba-null"]), p[1]],
+            [c.label, "SC gain under NTRBA: Δ val loss", _ms(v["ntrba-sc"] - v["ntrba-null"]), p[2]],
+            [c.label, "SC gain under NTRBA: Δ hidden recall", _ms(r["ntrba-sc"] - r["ntrba-null"]), p[3]],
+            [c.label, "NTRBA-SC best val loss", _ms(v["ntrba-sc"]), p[4]],
+            [c.label, "NTRBA-SC F1", _ms(_col(store, c.label, "ntrba-sc", "f1")), p[5]],
+        ]
+        for m in exp.methods:
+            rows.append([c.label, f"{NAMES[m]}: val / F1 / hidden recall",
+                         f"{_ms(v[m])} / {_ms(_col(store, c.label, m, 'f1'))} / {_ms(r[m])}", ""])  # fmt: skip
+    return _table(["config", "quantity (Δ = SC − null, per seed)", "ours", "paper"], rows)
+
+
+def table1(exp, store) -> str:
+    rows = []
+    for c in exp.configs:
+        p = paper.TABLE1.get(c.key, ("",) * 4)
+        rows.append([c.label, _ms(_col(store, c.label, "scalar", "f1")), p[0], _ms(_col(store, c.label, "ntrba-sc", "f1")),
+                     p[1], _ms(_col(store, c.label, "scalar", "test_mse")), p[2],
+                     _ms(_col(store, c.label, "ntrba-sc", "test_mse")), p[3]])  # fmt: skip
+    head = ["config", "F1 scalar", "paper", "F1 weighted", "paper", "test MSE scalar", "paper", "test MSE weighted", "paper"]
+    return _table(head, rows)
+
+
+def aip(exp, store) -> str:
+    rows = []
+    for c in exp.configs:
+        p = paper.AIP_NMSE.get(c.key, ("",) * 4)
+        get = lambda m, k: _ms(_col(store, c.label, m, k), ".4f")  # noqa: E731
+        rows.append([c.label, get("scalar", "nmse_val"), p[0], get("ntrba-sc", "nmse_val"), p[1],
+                     get("scalar", "nmse_test"), p[2], get("ntrba-sc", "nmse_test"), p[3]])  # fmt: skip
+    head = ["config", "NMSE val scalar", "paper", "NMSE val weighted", "paper", "NMSE test scalar", "paper",
+            "NMSE test weighted", "paper"]  # fmt: skip
+    return _table(head, rows)
+
+
+TABLES = {"table1": table1, "table2": table2, "table3": table3, "aip-regression": aip}
+
+
+def markdown(exp, store, wall_s=None) -> str:
+    runs = len(store.select(experiment=exp.name))
+    head = f"## {exp.name}\n\n{exp.note}\n\n{len(exp.configs)} configurations x {exp.seeds} seeds x {len(exp.methods)} methods ({runs} runs on disk)"
+    if wall_s is not None:
+        head += f"; wall time of this invocation {wall_s:.0f} s"
+    return head + ".\n\n" + TABLES[exp.name](exp, store) + "\n"
+
+
+def plot(exp, store, path_prefix: str) -> list[str]:
+    """``*_trajectories.png`` (mean validation loss per outer iteration and method, for every
+    configuration) and ``*_weights.png`` (learned log-penalties of seed 0, first configuration)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    n = len(exp.configs)
+    cols = min(n, 3)
+    fig, axes = plt.subplots((n + cols - 1) // cols, cols, figsize=(5 * cols, 3.6 * ((n + cols - 1) // cols)), squeeze=False)
+    for ax, c in zip(axes.flat, exp.configs):
+        for m in exp.methods:
+            if m == "scalar":
+                v = [r["best_val_loss"] for r in store.select(config=c.label, method=m)]
+                if v:
+                    ax.axhline(np.mean(v), ls="--", color="gray", label=NAMES[m])
+                continue
+            traj = [np.minimum.accumulate(r["values"]) for r in store.select(config=c.label, method=m)]
+            if traj:
+                ax.semilogy(np.mean(traj, axis=0), label=NAMES[m])
+        ax.set_title(c.label, fontsize=9)
+        ax.set_xlabel("outer iteration k")
+        ax.set_ylabel("best validation loss so far")
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(f"{exp.name}: outer trajectories (mean over seeds)")
+    fig.tight_layout()
+    paths.append(path_prefix + "_trajectories.png")
+    fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+
+    c = exp.configs[0]
+    design = exp.make(0, **c.kwargs)
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    for m in exp.methods:
+        r = store.select(config=c.label, method=m, seed=0)
+        if r:
+            ax.plot(np.asarray(r[0]["best_x"]), ".", ms=3, label=NAMES[m])
+    for name, idx in design.groups.items():
+        ax.axvspan(idx[0] - 0.5, idx[-1] + 0.5, alpha=0.08, color=GROUP_COLORS.get(name, "gray"))
+        ax.text(idx[0], ax.get_ylim()[1], name, fontsize=7, va="top")
+    ax.set_xlabel("feature index")
+    ax.set_ylabel("learned x = log(alpha) at the best iterate")
+    ax.set_title(f"{exp.name}, {c.label}, seed 0: learned penalty profile")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths.append(path_prefix + "_weights.png")
+    fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,119 @@
+"""What the outer solvers share: the oracle protocol, the box projection, the result record.
+
+An *oracle* is any function ``fun(x) -> (Phi(x), h)`` with ``h`` a (sub)gradient, e.g.
+``jax.value_and_grad(phi)``. With ``aux0`` given, the oracle threads a state instead:
+``fun(x, aux) -> ((Phi(x), aux_new), h)``, which is ``jax.value_and_grad(phi, has_aux=True)``
+for ``phi(x, aux) -> (value, aux_new)``; use it to warm-start the lower level from the previous
+solution (``aux = y``). The state changes the cost of a call, never its result.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+Oracle = Callable[..., Any]
+
+
+class OuterResult(eqx.Module):
+    """The trajectory of an outer run; arrays of length ``max_iter`` index the iterations ``k``.
+
+    Attributes:
+      x, value: the last iterate and ``Phi`` there (for NBA/optax: the iterate after the last
+        update, ``value`` is ``Phi`` at the last *evaluated* point).
+      best_x, best_value: the best point among all evaluated ones (trial points included).
+      values: ``Phi(x_k)``; grad_norms: ``||h_k||``; radii: the trust radius ``Delta_k`` (NTRBA)
+        or the step length used (NBA, optax, Sparse-HO); accepted: whether step ``k`` was taken;
+        ratios: ``ared/pred`` (NTRBA; NaN elsewhere or where no trial was evaluated).
+        After a stop the entries repeat the last state.
+      num_iter: iterations run before a stopping test fired (``max_iter`` if none did).
+      num_evals: oracle calls.  aux: the oracle state at ``x`` (warm start), or None.
+      xs: the iterates ``x_k`` (``(max_iter, p)``) when ``record_x=True``, else None.
+    """
+
+    x: Array
+    value: Array
+    best_x: Array
+    best_value: Array
+    values: Array
+    grad_norms: Array
+    radii: Array
+    accepted: Array
+    ratios: Array
+    num_iter: Array
+    num_evals: Array
+    aux: Any = None
+    xs: Array | None = None
+
+
+def as_oracle(fun: Oracle, stateful: bool):
+    """Uniform ``(x, aux) -> (value, h, aux)``."""
+    if stateful:
+
+        def call(x, aux):
+            (value, aux), h = fun(x, aux)
+            return value, h, aux
+
+    else:
+
+        def call(x, aux):
+            value, h = fun(x)
+            return value, h, aux
+
+    return call
+
+
+def checked(value, h, where: str):
+    """Raise (also under jit) on a non-finite oracle output instead of iterating on NaN."""
+    bad = ~(jnp.isfinite(value) & jnp.all(jnp.isfinite(h)))
+    value = eqx.error_if(value, bad, f"{where}: the oracle returned a non-finite value or subgradient")
+    return value, h
+
+
+def box(lower, upper):
+    """The projection ``P_X`` onto ``X = [lower, upper]`` (either may be None: unbounded)."""
+
+    def project(x):
+        if lower is not None:
+            x = jnp.maximum(x, jnp.asarray(lower, x.dtype))
+        if upper is not None:
+            x = jnp.minimum(x, jnp.asarray(upper, x.dtype))
+        return x
+
+    return project
+
+
+def check_x0(x0, lower, upper):
+    x0 = jnp.asarray(x0)
+    if not jnp.issubdtype(x0.dtype, jnp.floating):
+        raise TypeError(f"x0 must be a floating-point array, got dtype {x0.dtype}")
+    for name, b in (("lower", lower), ("upper", upper)):
+        if b is not None and jnp.shape(b) not in ((), x0.shape):
+            raise ValueError(f"{name} must be a scalar or have the shape of x0 {x0.shape}, got {jnp.shape(b)}")
+    return x0
+
+
+def check_positive(**kwargs):
+    for name, v in kwargs.items():
+        if not (isinstance(v, (int, float)) and v > 0):
+            raise ValueError(f"{name} must be a positive number, got {v!r}")
+
+
+def batch_map(fn, batch, method: str = "auto"):
+    """Map ``fn`` over the leading axis of the pytree ``batch`` inside one compiled program.
+
+    ``"vmap"`` batches the lanes (the GPU choice), ``"map"`` runs them one after another with
+    ``lax.map`` (the CPU choice: a while-loop solver under ``vmap`` pays for the slowest lane and
+    for masked work, measured 3.3x slower than a loop on XLA:CPU); ``"auto"`` picks by backend.
+    """
+    if method == "auto":
+        method = "map" if jax.default_backend() == "cpu" else "vmap"
+    if method == "vmap":
+        return jax.vmap(fn)(batch)
+    if method == "map":
+        return jax.lax.map(fn, batch)
+    raise ValueError(f"method must be 'auto', 'vmap' or 'map', got {method!r}")

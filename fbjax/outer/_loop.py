@@ -1,0 +1,56 @@
+"""The projected first-order loop shared by NBA, the optax adapter and Sparse-HO's descent rule:
+
+    (Phi_k, h_k) = fun(x_k);  stop if ||h_k|| < tol;  x_{k+1} = P_X(x_k + d_k),
+
+where ``update(x_k, Phi_k, h_k, k, state) -> (d_k, step_length, state)`` is the only difference
+between them. One ``lax.scan`` of ``max_iter`` steps, so a whole run jits and vmaps.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from fbjax.outer._common import OuterResult, as_oracle, box, check_x0, checked
+
+
+def first_order_loop(fun, x0, update, state0, *, max_iter, tol, lower, upper, aux0, record_x, name) -> OuterResult:
+    x0 = check_x0(x0, lower, upper)
+    if not (isinstance(max_iter, int) and max_iter >= 1):
+        raise ValueError(f"{name}: max_iter must be a positive int, got {max_iter!r}")
+    oracle = as_oracle(fun, aux0 is not None)
+    project = box(lower, upper)
+    x0 = project(x0)
+    v_shape = jax.eval_shape(oracle, x0, aux0)[0]
+    inf = jnp.asarray(jnp.inf, v_shape.dtype)
+
+    def body(carry, k):
+        x, v_last, gn_last, aux, best_x, best_v, done, n_iter, n_evals, state = carry
+        run = ~done
+
+        def evaluate(_):
+            v, h, a = oracle(x, aux)
+            v, h = checked(v, h, name)
+            return v, h, a
+
+        v, h, aux = jax.lax.cond(run, evaluate, lambda _: (v_last, jnp.zeros_like(x), aux), None)
+        gn = jnp.where(run, jnp.linalg.norm(h), gn_last)
+        stop = run & (gn < tol)
+        take = run & ~stop
+        d, length, new_state = update(x, v, h, k, state)
+        x_next = jnp.where(take, project(x + d), x)
+        state = jax.tree_util.tree_map(lambda a, b: jnp.where(take, a, b), new_state, state)
+        better = run & (v < best_v)
+        best_x, best_v = jnp.where(better, x, best_x), jnp.where(better, v, best_v)
+        record = (v, gn, jnp.where(take, length, 0.0).astype(x.dtype), take, x)
+        carry = (x_next, v, gn, aux, best_x, best_v, done | stop, n_iter + take, n_evals + run, state)
+        return carry, record
+
+    init = (x0, inf, inf, aux0, x0, inf, jnp.asarray(False), jnp.asarray(0), jnp.asarray(0), state0)
+    carry, (values, gns, lengths, taken, xs) = jax.lax.scan(body, init, jnp.arange(max_iter))
+    x, v, _, aux, best_x, best_v, _, n_iter, n_evals, _ = carry
+    return OuterResult(
+        x=x, value=v, best_x=best_x, best_value=best_v, values=values, grad_norms=gns, radii=lengths,
+        accepted=taken, ratios=jnp.full(values.shape, jnp.nan, values.dtype), num_iter=n_iter,
+        num_evals=n_evals, aux=aux, xs=xs if record_x else None,
+    )  # fmt: skip

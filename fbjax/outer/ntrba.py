@@ -1,0 +1,112 @@
+"""NTRBA (Algorithm 3): a trust region with the projected Cauchy step and the ``ared/pred`` test."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from fbjax.outer._common import OuterResult, as_oracle, box, check_positive, check_x0, checked
+
+
+@dataclasses.dataclass(frozen=True)
+class TrustRegion:
+    """Algorithm 3's constants; the defaults are the paper's code (Table 3 runs)."""
+
+    radius_min: float = 1e-12
+    radius_max: float = 1e2
+    eta_accept: float = 0.1
+    eta_expand: float = 0.75
+    shrink: float = 0.25
+    grow: float = 2.0
+    pinned: float = 1e-12  # epsilon of step 8: ||s_k|| below it means pinned by the box
+
+    def __post_init__(self):
+        if not 0 < self.radius_min <= self.radius_max:
+            raise ValueError(f"need 0 < radius_min <= radius_max, got {self.radius_min}, {self.radius_max}")
+        if not 0 < self.eta_accept < self.eta_expand:
+            raise ValueError(f"need 0 < eta_accept < eta_expand, got {self.eta_accept}, {self.eta_expand}")
+        if not (0 < self.shrink < 1 and self.grow > 1):
+            raise ValueError(f"need shrink in (0, 1) and grow > 1, got {self.shrink}, {self.grow}")
+
+
+def radius_update(tr: TrustRegion, radius, ratio, step_norm, tried):
+    """Steps 15-25 of Alg. 3: ``(accept, new_radius, hit_min)`` for a trial with ratio ``ared/pred``.
+
+    A trial that was not evaluated (``tried`` False: ``pred <= 0``) or gave a non-finite ratio
+    is rejected.
+    """
+    accept = tried & (ratio >= tr.eta_accept)
+    expand = accept & (ratio > tr.eta_expand) & (step_norm >= 0.95 * radius)
+    contracted = jnp.maximum(tr.radius_min, tr.shrink * radius)
+    new = jnp.where(accept, jnp.where(expand, jnp.minimum(tr.radius_max, tr.grow * radius), radius), contracted)
+    return accept, new, ~accept & (contracted <= tr.radius_min)
+
+
+def ntrba(
+    fun, x0, *, max_iter: int = 50, radius: float = 0.1, tol: float = 1e-8, lower=None, upper=None, aux0=None,
+    trust_region: TrustRegion = TrustRegion(), record_x: bool = False,
+) -> OuterResult:  # fmt: skip
+    """Algorithm 3 (NTRBA). Per iteration, with ``h_k`` from the oracle at ``x_k``:
+
+        d_k = -(Delta_k / ||h_k||) h_k;   s_k = P_X(x_k + d_k) - x_k;   pred_k = -<h_k, s_k>
+        rho_k = (Phi(x_k) - Phi(x_k + s_k)) / pred_k
+        rho_k <  eta_accept: reject, Delta <- max(Delta_min, shrink Delta)   (stop at Delta_min)
+        rho_k >= eta_accept: accept; if rho_k > eta_expand and ||s_k|| >= 0.95 Delta_k:
+                             Delta <- min(Delta_max, grow Delta)
+
+    and it stops when ``||h_k|| < tol``, when ``||s_k|| < trust_region.pinned`` (pinned by the
+    box) or when the radius reaches ``radius_min``. The oracle is called once at ``x0`` and once per
+    trial point; an accepted trial's subgradient is reused, so a run costs ``1 + max_iter`` calls
+    at most. A trial with a non-finite value is rejected.
+
+    Args: as :func:`fbjax.nba`, with ``radius`` the initial ``Delta_0`` (paper's code: 0.1) and
+    ``trust_region`` the remaining constants. ``result.radii[k]`` is ``Delta_k``,
+    ``result.ratios[k]`` is ``rho_k`` (NaN where no trial was evaluated).
+    """
+    check_positive(radius=radius)
+    tr = trust_region
+    x0 = check_x0(x0, lower, upper)
+    if not (isinstance(max_iter, int) and max_iter >= 1):
+        raise ValueError(f"fbjax.ntrba: max_iter must be a positive int, got {max_iter!r}")
+    oracle = as_oracle(fun, aux0 is not None)
+    project = box(lower, upper)
+    x0 = project(x0)
+    v0, h0, aux0 = oracle(x0, aux0)
+    v0, h0 = checked(v0, h0, "fbjax.ntrba (at x0)")
+    dtype = x0.dtype
+
+    def body(carry, _):
+        x, v, h, aux, delta, best_x, best_v, done, n_iter, n_evals = carry
+        gn = jnp.linalg.norm(h)
+        stationary = gn < tol
+        s = project(x - (delta / jnp.where(stationary, 1.0, gn)) * h) - x
+        sn = jnp.linalg.norm(s)
+        pinned = sn < tr.pinned
+        active = ~done & ~stationary & ~pinned
+        pred = -jnp.vdot(h, s)
+        tried = active & (pred > 0)
+        trial = x + s
+        vt, ht, auxt = jax.lax.cond(tried, lambda _: oracle(trial, aux), lambda _: (v, h, aux), None)
+        finite = jnp.isfinite(vt) & jnp.all(jnp.isfinite(ht))
+        ratio = jnp.where(tried & finite, (v - vt) / jnp.where(tried, pred, 1.0), jnp.nan)
+        accept, new_delta, hit_min = radius_update(tr, delta, jnp.where(finite, ratio, -jnp.inf), sn, tried & finite)
+        better = tried & finite & (vt < best_v)
+        record = (v, gn, delta, accept, ratio, x)
+        pick = lambda a, b: jnp.where(accept, a, b)  # noqa: E731
+        carry = (
+            pick(trial, x), pick(vt, v), pick(ht, h), jax.tree_util.tree_map(pick, auxt, aux),
+            jnp.where(active, new_delta, delta), jnp.where(better, trial, best_x), jnp.where(better, vt, best_v),
+            done | stationary | pinned | (active & hit_min), n_iter + active, n_evals + tried,
+        )  # fmt: skip
+        return carry, record
+
+    delta0 = jnp.asarray(radius, dtype)
+    init = (x0, v0, h0, aux0, delta0, x0, v0, jnp.asarray(False), jnp.asarray(0), jnp.asarray(1))
+    carry, (values, gns, radii, accepted, ratios, xs) = jax.lax.scan(body, init, None, length=max_iter)
+    x, v, _, aux, _, best_x, best_v, _, n_iter, n_evals = carry
+    return OuterResult(
+        x=x, value=v, best_x=best_x, best_value=best_v, values=values, grad_norms=gns, radii=radii.astype(dtype),
+        accepted=accepted, ratios=ratios, num_iter=n_iter, num_evals=n_evals, aux=aux, xs=xs if record_x else None,
+    )  # fmt: skip

@@ -1,0 +1,34 @@
+"""Drive any optax optimizer with a bilevel oracle: ``x_{k+1} = P_X(x_k + updates_k)``."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import optax
+
+from fbjax.outer._common import OuterResult
+from fbjax.outer._loop import first_order_loop
+
+
+def optax_solve(
+    fun, x0, optimizer: optax.GradientTransformation, *, max_iter: int = 50, tol: float = 1e-8, lower=None,
+    upper=None, aux0=None, record_x: bool = False,
+) -> OuterResult:  # fmt: skip
+    """Run ``optimizer`` (e.g. ``optax.adam(0.05)``) on the oracle ``fun`` with projection onto the box.
+
+    Same oracle protocol, stopping test and :class:`~fbjax.outer.OuterResult` as :func:`fbjax.nba`
+    (``radii`` holds ``||updates_k||``). Optimizers that need the objective value
+    (``optax.contrib.reduce_on_plateau``, line searches) receive it as ``value=``.
+    """
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"optimizer must be an optax.GradientTransformation, got {type(optimizer).__name__}")
+    x0 = jnp.asarray(x0)
+    optimizer = optax.with_extra_args_support(optimizer)
+
+    def update(x, value, h, k, state):
+        updates, state = optimizer.update(h, state, x, value=value)
+        return updates, jnp.linalg.norm(updates), state
+
+    return first_order_loop(
+        fun, x0, update, optimizer.init(x0), max_iter=max_iter, tol=tol, lower=lower, upper=upper, aux0=aux0,
+        record_x=record_x, name="fbjax.optax_solve",
+    )  # fmt: skip
