@@ -36,7 +36,6 @@ class RunStore:
                         except json.JSONDecodeError:  # a line cut by an interruption
                             continue
 
-    @staticmethod
     def has(self, config: str, method: str, seeds) -> bool:
         done = {(r["config"], r["method"], r["seed"]) for r in self.rows}
         return all((config, method, s) in done for s in seeds)

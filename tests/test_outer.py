@@ -1,0 +1,193 @@
+"""Outer solvers: NBA, NTRBA, the optax adapter and Sparse-HO's descent rule."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import fbjax
+from fbjax.baselines import sparse_ho_gd
+from fbjax.outer import TrustRegion, radius_update
+
+from conftest import random_problem, upper
+
+C = jnp.array([1.0, -2.0, 0.5, 3.0])
+Q = jnp.diag(jnp.array([1.0, 4.0, 0.5, 2.0])) + 0.3
+
+
+def quad(x, c=C):
+    return 0.5 * (x - c) @ Q @ (x - c)
+
+
+FUN = jax.value_and_grad(quad)
+
+
+def test_ntrba_reaches_minimizer_of_smooth_convex():
+    res = fbjax.ntrba(FUN, jnp.zeros(4), max_iter=300, radius=0.1)
+    np.testing.assert_allclose(res.best_x, C, atol=1e-6)
+    assert res.best_value < 1e-12
+    assert bool(jnp.all(jnp.diff(res.values[res.accepted]) <= 0))  # accepted steps never increase Phi
+
+
+def test_ntrba_box_constrained_minimizer():
+    q = jax.value_and_grad(lambda x: 0.5 * jnp.sum(jnp.array([1.0, 4.0, 0.5, 2.0]) * (x - C) ** 2))
+    res = fbjax.ntrba(q, jnp.zeros(4), max_iter=300, lower=-1.0, upper=1.0)
+    np.testing.assert_allclose(res.best_x, jnp.clip(C, -1, 1), atol=1e-6)
+
+
+def test_nba_reaches_step_sized_neighbourhood():
+    step = 0.01
+    res = fbjax.nba(FUN, jnp.zeros(4), max_iter=1000, step=step)
+    assert float(jnp.linalg.norm(res.best_x - C)) <= 2 * step
+    np.testing.assert_allclose(res.radii[: int(res.num_iter)], step)
+
+
+def test_nba_step_is_normalized_and_projected():
+    res = fbjax.nba(FUN, jnp.zeros(4), max_iter=2, step=0.5, upper=0.2, record_x=True)
+    h = jax.grad(quad)(jnp.zeros(4))
+    np.testing.assert_allclose(res.xs[1], jnp.minimum(-0.5 * h / jnp.linalg.norm(h), 0.2))
+
+
+def test_stationary_point_stops_both():
+    res = fbjax.ntrba(FUN, C, max_iter=10)
+    assert int(res.num_iter) == 0 and int(res.num_evals) == 1
+    res = fbjax.nba(FUN, C, max_iter=10)
+    assert int(res.num_iter) == 0 and int(res.num_evals) == 1
+
+
+@pytest.mark.parametrize(
+    "ratio, step_norm, want_accept, want_radius, want_min",
+    [
+        (0.05, 1.0, False, 0.25, False),  # reject: contract
+        (0.5, 1.0, True, 1.0, False),  # accept, keep
+        (0.9, 1.0, True, 2.0, False),  # accept with a full step and a good ratio: expand
+        (0.9, 0.5, True, 1.0, False),  # good ratio but a step cut by the box: keep
+        (-np.inf, 1.0, False, 0.25, False),  # non-finite trial: reject
+    ],
+)
+def test_radius_update_cases(ratio, step_norm, want_accept, want_radius, want_min):
+    accept, new, hit_min = radius_update(TrustRegion(), jnp.asarray(1.0), jnp.asarray(ratio), jnp.asarray(step_norm), True)
+    assert bool(accept) == want_accept and float(new) == want_radius and bool(hit_min) == want_min
+
+
+def test_radius_update_bounds():
+    tr = TrustRegion(radius_min=0.3, radius_max=1.5)
+    _, new, hit = radius_update(tr, jnp.asarray(1.0), jnp.asarray(0.0), jnp.asarray(1.0), True)
+    assert float(new) == 0.3 and bool(hit)
+    _, new, _ = radius_update(tr, jnp.asarray(1.0), jnp.asarray(1.0), jnp.asarray(1.0), True)
+    assert float(new) == 1.5
+
+
+def test_ntrba_rejects_and_contracts_on_a_bad_model():
+    """An oracle whose gradient points uphill: every trial increases Phi, so each step is
+    rejected, x stays put and the radius shrinks by 0.25 until radius_min stops the run."""
+    f = lambda x: jnp.sum(x**2)  # noqa: E731
+    fun = lambda x: (f(x), -2 * x - 1.0)  # noqa: E731
+    tr = TrustRegion(radius_min=1e-3)
+    res = fbjax.ntrba(fun, jnp.ones(2), max_iter=20, radius=1.0, trust_region=tr, record_x=True)
+    k = int(res.num_iter)
+    assert not bool(jnp.any(res.accepted))
+    np.testing.assert_allclose(res.xs[:k], jnp.ones((k, 2)))
+    np.testing.assert_allclose(res.radii[:k], 0.25 ** jnp.arange(k))
+    assert k == 5  # 1, .25, .0625, .0156, .0039 -> max(1e-3, 9.8e-4) = radius_min: stop
+    assert bool(jnp.all(res.ratios[:k] < 0))
+
+
+def test_ntrba_expands_on_a_linear_function():
+    fun = jax.value_and_grad(lambda x: jnp.sum(x))
+    res = fbjax.ntrba(fun, jnp.zeros(2), max_iter=5, radius=0.1)
+    np.testing.assert_allclose(res.radii, 0.1 * 2.0 ** jnp.arange(5))
+    assert bool(jnp.all(res.accepted)) and np.allclose(res.ratios, 1.0)
+
+
+def test_optax_adapter_and_user_oracle():
+    class Oracle:  # a user-written oracle: any callable returning (value, subgradient)
+        def __call__(self, x):
+            return quad(x), Q @ (x - C)
+
+    res = fbjax.optax_solve(Oracle(), jnp.zeros(4), optax.adam(0.05), max_iter=800)
+    np.testing.assert_allclose(res.best_x, C, atol=1e-4)
+    for solver in (fbjax.nba, fbjax.ntrba):
+        r = solver(Oracle(), jnp.zeros(4), max_iter=5)
+        assert float(r.best_value) < float(quad(jnp.zeros(4)))
+
+
+def test_sparse_ho_gd_rule_step_by_step():
+    """Steps p / ||h_k|| while Phi decreases; on the first increase the step is divided by 10
+    and frozen (no renormalisation afterwards), as the sparse-ho library's GradientDescent."""
+    fun = jax.value_and_grad(lambda x: 0.5 * jnp.sum(x**2))
+    res = sparse_ho_gd(fun, jnp.array([0.3]), max_iter=4, p_grad_norm=1.0, record_x=True)
+    xs = np.asarray(res.xs)[:, 0]
+    # k=0: t = 1/0.3, x1 = 0.3 - 1 = -0.7; k=1: Phi went up -> t = 1/0.7 used, then t /= 10
+    np.testing.assert_allclose(xs[:3], [0.3, -0.7, -0.7 + 1.0])
+    t_frozen = (1 / 0.7) / 10
+    np.testing.assert_allclose(xs[3], xs[2] - t_frozen * xs[2])
+
+
+def _bilevel(seed):
+    F, x, A_val, b_val = random_problem(seed, n=25, p=12)
+    L = upper("ls", A_val, b_val)
+    return F, x, L
+
+
+def test_warm_start_aux_does_not_change_the_run():
+    F, x0, L = _bilevel(0)
+    plain = jax.value_and_grad(lambda x: L(fbjax.argmin(F, x)))
+
+    def phi(x, y0):
+        y = fbjax.argmin(F, x, y0=y0)
+        return L(y), jax.lax.stop_gradient(y)
+
+    warm = jax.value_and_grad(phi, has_aux=True)
+    a = fbjax.ntrba(plain, x0, max_iter=8)
+    b = fbjax.ntrba(warm, x0, max_iter=8, aux0=jnp.zeros_like(x0))
+    np.testing.assert_allclose(a.values, b.values, rtol=1e-8)
+    np.testing.assert_allclose(b.aux, fbjax.solve(F, b.x).y, atol=1e-8)
+
+
+@pytest.mark.parametrize("how", ["vmap", "map"])
+def test_batched_outer_runs_equal_the_loop(how):
+    problems = [random_problem(s, n=25, p=12) for s in range(3)]
+    As = jnp.stack([p[0].A for p in problems])
+    bs = jnp.stack([p[0].b for p in problems])
+    x0 = jnp.stack([p[1] for p in problems])
+    Av = jnp.stack([p[2] for p in problems])
+    bv = jnp.stack([p[3] for p in problems])
+
+    def one(args):
+        A, b, x, A_val, b_val = args
+        F = fbjax.LeastSquares(A, b, l2=0.1)
+        fun = jax.value_and_grad(lambda x: upper("ls", A_val, b_val)(fbjax.argmin(F, x, solver="fista", max_support=12)))
+        r = fbjax.ntrba(fun, x, max_iter=6)
+        return r.values, r.best_x
+
+    values, best = jax.jit(lambda a: fbjax.batch_map(one, a, how))((As, bs, x0, Av, bv))
+    for i in range(3):
+        v, bx = one((As[i], bs[i], x0[i], Av[i], bv[i]))
+        np.testing.assert_allclose(values[i], v, rtol=1e-9)
+        np.testing.assert_allclose(best[i], bx, rtol=1e-9)
+
+
+def test_bad_input_errors():
+    with pytest.raises(ValueError, match="max_iter"):
+        fbjax.nba(FUN, jnp.zeros(4), max_iter=0)
+    with pytest.raises(ValueError, match="radius"):
+        fbjax.ntrba(FUN, jnp.zeros(4), radius=-1.0)
+    with pytest.raises(ValueError, match="lower"):
+        fbjax.ntrba(FUN, jnp.zeros(4), lower=jnp.zeros(3))
+    with pytest.raises(TypeError, match="floating"):
+        fbjax.nba(FUN, jnp.zeros(4, int))
+    with pytest.raises(ValueError, match="eta_accept"):
+        TrustRegion(eta_accept=0.8, eta_expand=0.75)
+    nan = lambda x: (jnp.nan * jnp.sum(x), x)  # noqa: E731
+    with pytest.raises(Exception, match="non-finite"):
+        jax.block_until_ready(fbjax.ntrba(nan, jnp.ones(2)).x)
+    with pytest.raises(Exception, match="non-finite"):
+        jax.block_until_ready(fbjax.nba(nan, jnp.ones(2)).x)
+
+
+def test_float32_path():
+    res = fbjax.ntrba(FUN, jnp.zeros(4, jnp.float32), max_iter=200)
+    assert res.best_x.dtype == jnp.float32
+    np.testing.assert_allclose(res.best_x, C, atol=1e-3)
