@@ -227,7 +227,7 @@ def plot_demo(design, res, path):
     ax2.plot(hid, np.asarray(design.x0)[hid], "k_", ms=12, label="calibrated x0 (hidden)")
     ax2.set_xlabel("hidden feature index")
     ax2.set_ylabel("x = log(alpha)")
-    ax2.set_title("null policy never moves the hidden penalties; SC lowers them")
+    ax2.set_title("hidden penalties: null moves one only once it turns active; SC from k = 0", fontsize=10)
     ax2.legend(fontsize=8)
     fig.suptitle(f"fbjax demo: calibrated degenerate design {DEMO_INSTANCE}")
     fig.tight_layout()
