@@ -285,12 +285,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     _set_device(args.device)
     if args.command == "demo":
-        if not args.quick:
-            demo_instance(out=args.out, plot=not args.no_plot)
         if args.quick:
             demo(seeds=2, out=args.out, sizes=[(100, 150)], rhos=[0.95], plot=not args.no_plot)
-        elif args.starvation:
-            demo(seeds=args.seeds, out=args.out, plot=not args.no_plot)
+        else:
+            demo_instance(out=args.out, plot=not args.no_plot)
+            if args.starvation:
+                demo(seeds=args.seeds, out=args.out, plot=not args.no_plot)
     else:
         reproduce(args.name, args.out, quick=args.quick, seeds=args.seeds, how=args.batch, plot=not args.no_plot)
     return 0

@@ -63,6 +63,7 @@ def stack(designs, x0=None) -> dict:
         out["hid"].append(hid)
     out = {k: jnp.asarray(np.stack(v)) for k, v in out.items()}
     out["l2"] = jnp.asarray([d.l2 for d in designs])
+    out["alpha_max"] = jnp.asarray([d.alpha_max for d in designs])
     return out
 
 
@@ -77,8 +78,7 @@ def run_one(method: str, s: Settings, data: dict) -> dict:
     """One seed: the outer run of ``method`` and its metrics (traced; see :func:`run_batch`)."""
     p = data["beta"].shape[0]
     F = fbjax.LeastSquares(data["A_train"], data["b_train"], l2=data["l2"])
-    n_tr = data["A_train"].shape[0]
-    alpha_max = jnp.max(jnp.abs(data["b_train"] @ data["A_train"])) / n_tr
+    alpha_max = data["alpha_max"]
     lower, upper = jnp.log(alpha_max) + s.box[0], jnp.log(alpha_max) + s.box[1]
     val = lambda y: jnp.mean((data["A_val"] @ y - data["b_val"]) ** 2)  # noqa: E731
     support = s.max_support or max(32, p // 2)

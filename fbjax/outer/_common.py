@@ -97,6 +97,15 @@ def check_x0(x0, lower, upper):
     return x0
 
 
+def setup(fun, x0, max_iter, lower, upper, aux0, name):
+    """Validate the common arguments; returns ``(oracle, project, P_X(x0))``."""
+    x0 = check_x0(x0, lower, upper)
+    if not (isinstance(max_iter, int) and max_iter >= 1):
+        raise ValueError(f"{name}: max_iter must be a positive int, got {max_iter!r}")
+    project = box(lower, upper)
+    return as_oracle(fun, aux0 is not None), project, project(x0)
+
+
 def check_positive(**kwargs):
     for name, v in kwargs.items():
         if not (isinstance(v, (int, float)) and v > 0):

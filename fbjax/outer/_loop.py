@@ -11,16 +11,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from fbjax.outer._common import OuterResult, as_oracle, box, check_x0, checked
+from fbjax.outer._common import OuterResult, checked, setup
 
 
 def first_order_loop(fun, x0, update, state0, *, max_iter, tol, lower, upper, aux0, record_x, name) -> OuterResult:
-    x0 = check_x0(x0, lower, upper)
-    if not (isinstance(max_iter, int) and max_iter >= 1):
-        raise ValueError(f"{name}: max_iter must be a positive int, got {max_iter!r}")
-    oracle = as_oracle(fun, aux0 is not None)
-    project = box(lower, upper)
-    x0 = project(x0)
+    oracle, project, x0 = setup(fun, x0, max_iter, lower, upper, aux0, name)
     v_shape = jax.eval_shape(oracle, x0, aux0)[0]
     inf = jnp.asarray(jnp.inf, v_shape.dtype)
 

@@ -7,7 +7,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from fbjax.outer._common import OuterResult, as_oracle, box, check_positive, check_x0, checked
+from fbjax.outer._common import OuterResult, check_positive, checked, setup
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,12 +67,7 @@ def ntrba(
     """
     check_positive(radius=radius)
     tr = trust_region
-    x0 = check_x0(x0, lower, upper)
-    if not (isinstance(max_iter, int) and max_iter >= 1):
-        raise ValueError(f"fbjax.ntrba: max_iter must be a positive int, got {max_iter!r}")
-    oracle = as_oracle(fun, aux0 is not None)
-    project = box(lower, upper)
-    x0 = project(x0)
+    oracle, project, x0 = setup(fun, x0, max_iter, lower, upper, aux0, "fbjax.ntrba")
     v0, h0, aux0 = oracle(x0, aux0)
     v0, h0 = checked(v0, h0, "fbjax.ntrba (at x0)")
     dtype = x0.dtype
