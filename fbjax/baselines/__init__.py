@@ -1,9 +1,37 @@
-"""Baselines the paper compares against: Sparse-HO's outer rule and scalar grid search.
+"""Baselines the field compares against, each a solution map behind one oracle interface
+(:func:`hypergradient`: ``x -> (Phi(x), h)``), plus the outer rules and joint solvers.
 
-Weighted Sparse-HO of the paper is ``fbjax.nba`` on ``fbjax.argmin(..., policy="null")``.
+- exact FB (this package): ``fbjax.argmin(F, x, policy="sc" | "null")`` (``"null"`` is Sparse-HO);
+- unrolled differentiation (RMD / FMD): :func:`unrolled`;
+- smoothing + implicit differentiation (BE, Huber): :func:`smoothed_argmin`;
+- Bregman-smoothed dual forward-backward (Frecon et al.): :func:`dual_fb`, :func:`bregman_argmin`,
+  and group-structure learning :func:`learn_group_structure`;
+- SPNBO (smoothing + penalty, joint in ``(w, x)``): :func:`spnbo`;
+- Sparse-HO's outer rule :func:`sparse_ho_gd`; scalar grid search :func:`grid_search`.
 """
 
+from fbjax.baselines.bregman import bregman_argmin, bregman_prox, dual_fb
 from fbjax.baselines.grid import grid_search, log_grid, scalar_penalties
+from fbjax.baselines.group_structure import learn_group_structure
+from fbjax.baselines.oracle import hypergradient
+from fbjax.baselines.smoothing import smoothed_argmin, surrogate
 from fbjax.baselines.sparse_ho import sparse_ho_gd
+from fbjax.baselines.spnbo import SPNBO, spnbo
+from fbjax.baselines.unrolled import unrolled
 
-__all__ = ["grid_search", "log_grid", "scalar_penalties", "sparse_ho_gd"]
+__all__ = [
+    "SPNBO",
+    "bregman_argmin",
+    "bregman_prox",
+    "dual_fb",
+    "grid_search",
+    "hypergradient",
+    "learn_group_structure",
+    "log_grid",
+    "scalar_penalties",
+    "smoothed_argmin",
+    "sparse_ho_gd",
+    "spnbo",
+    "surrogate",
+    "unrolled",
+]
