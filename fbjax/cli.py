@@ -8,6 +8,9 @@ trajectories. ``fbjax demo --starvation`` adds the k = 0 study over all nine Tab
 
 ``fbjax reproduce NAME`` (exp1, table1, table2, table3, aip-regression): the paper's experiments,
 resumable (``runs.jsonl``), with a Markdown table beside the paper's numbers and PNG figures.
+``hypergrad-compare``: every hypergradient method on one non-degenerate and one degenerate
+instance (error, time, memory vs K or mu; CSV + PNG). ``group-structure``: Frecon et al.'s
+synthetic group-lasso structure learning (ARI, comparison with oracle-group lasso and lasso).
 """
 
 from __future__ import annotations
@@ -235,6 +238,9 @@ def plot_demo(design, res, path):
     plt.close(fig)
 
 
+EXPERIMENTS = ["exp1", "table1", "table2", "table3", "aip-regression", "hypergrad-compare", "group-structure"]
+
+
 def reproduce(name: str, out: str, quick: bool = False, seeds=None, how: str = "auto", plot: bool = True) -> str:
     """Run one of the paper's experiments into ``out/NAME`` (resumable) and return its Markdown."""
     from fbjax.experiments import exp1, report, specs, sweep
@@ -244,6 +250,22 @@ def reproduce(name: str, out: str, quick: bool = False, seeds=None, how: str = "
     t0 = time.perf_counter()
     if name == "exp1":
         md = exp1.markdown(exp1.run(folder))
+    elif name == "hypergrad-compare":
+        from fbjax.experiments import hypergrad
+
+        rows = hypergrad.run(folder, quick=quick)
+        md = hypergrad.markdown(rows)
+        if plot:
+            hypergrad.plot(rows, os.path.join(folder, "hypergrad_compare.png"))
+            md += "\n![hypergrad_compare.png](hypergrad_compare.png)\n"
+    elif name == "group-structure":
+        from fbjax.experiments import groups
+
+        result = groups.run(folder, quick=quick)
+        md = groups.markdown(result)
+        if plot:
+            groups.plot(result, os.path.join(folder, "group_structure.png"))
+            md += "\n![group_structure.png](group_structure.png)\n"
     else:
         exp = specs.get(name, quick=quick, seeds=seeds)
         store = sweep.run(exp, folder, how=how)
@@ -273,8 +295,8 @@ def main(argv=None) -> int:
     d.add_argument("--quick", action="store_true", help="--starvation on one small configuration, 2 seeds")
     d.add_argument("--no-plot", action="store_true")
     d.add_argument("--device", choices=["cpu", "gpu"], default=None)
-    r = sub.add_parser("reproduce", help="the paper's experiments: exp1, table1, table2, table3, aip-regression")
-    r.add_argument("name", choices=["exp1", "table1", "table2", "table3", "aip-regression"])
+    r = sub.add_parser("reproduce", help="experiments: " + ", ".join(EXPERIMENTS))
+    r.add_argument("name", choices=EXPERIMENTS)
     r.add_argument("--quick", action="store_true", help="small sizes and few iterations (minutes)")
     r.add_argument("--seeds", type=int, default=None, help="seeds per configuration (default: the paper's)")
     r.add_argument("--out", default="fbjax-results", help="output folder; an interrupted run resumes from it")

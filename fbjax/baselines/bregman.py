@@ -9,6 +9,8 @@ The projection onto the dual-norm balls is replaced by the Bregman prox of
 ``phi_l(u) = -sqrt(lam_l^2 - ||u||^2)`` (``dom phi_l = B(lam_l)``, so the constraint is implicit):
 
     u^{i+1} = prox^phi(grad phi(u^i) + beta A_theta grad f*(-A_theta^T u^i)),
+    (run as v^{i+1} = v^i + beta A_theta grad f*(-A_theta^T prox^phi(v^i)) on v = grad phi(u): the same
+    sequence, free of the rounding of sqrt(lam^2 - ||u||^2) at the ball's boundary)
     grad phi_l(u) = u / sqrt(lam_l^2 - ||u||^2),   prox^phi_l(v) = lam_l v / sqrt(1 + ||v||^2),
     w^{(k)} = grad f*(-A_theta^T u^{(k)}),
 
@@ -24,6 +26,7 @@ Groups of size one (``theta=None``) give the weighted-l1 problem with ``lam_i = 
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
@@ -86,12 +89,15 @@ def dual_fb(F: LeastSquares, lam, num_iter: int, theta=None, *, step=None, check
         step = mu_f / (jax.lax.stop_gradient(jnp.max(lam)) * norm_A)
     primal = lambda u: grad_conj(-At_op(u))  # noqa: E731
 
+    # The iteration is run on v = grad phi(u) (so u = prox^phi(v)): v <- v + beta A grad f*(-A^T u),
+    # the same sequence without evaluating sqrt(lam^2 - ||u||^2), which rounds to 0 when ||v|| is large.
     def body(carry):
-        u = carry[0]
-        return (bregman_prox(bregman_grad(u, lam) + step * A_op(primal(u)), lam),)
+        v = carry[0]
+        return (v + step * A_op(primal(bregman_prox(v, lam))),)
 
-    u0 = jnp.zeros_like(A_op(jnp.zeros(p, F.A.dtype)))
-    return primal(_scan(body, (u0,), num_iter, checkpoint_every)[0])
+    v0 = jnp.zeros_like(A_op(jnp.zeros(p, F.A.dtype)))
+    w = primal(bregman_prox(_scan(body, (v0,), num_iter, checkpoint_every)[0], lam))
+    return eqx.error_if(w, ~jnp.all(jnp.isfinite(w)), "fbjax.baselines.dual_fb: non-finite iterate (lam <= 0 or bad data?)")
 
 
 def bregman_argmin(F: LeastSquares, x, num_iter: int, psi="exp", **kwargs):

@@ -32,7 +32,9 @@ class GroupResult(NamedTuple):
 
 
 def task_solutions(X, y, theta, lam, l2, num_iter, solver=dual_fb):
-    """``w_t^{(K)}(theta)`` for every task (``X``: ``(T, N, P)``), vmapped."""
+    """``w_t^{(K)}(theta)`` for every task (``X``: ``(T, N, P)``), vmapped; ``theta=None``: the lasso."""
+
+    lam = jnp.broadcast_to(jnp.asarray(lam, X.dtype), (X.shape[-1],)) if theta is None else lam
 
     def one(X_t, y_t):
         F = LeastSquares(X_t, y_t, l2=l2, lipschitz=1.0)  # Lambda_F unused by the dual FB
@@ -57,22 +59,22 @@ def learn_group_structure(
     X, y, Xv, yv = (jnp.asarray(a) for a in design[:4])
     P = X.shape[-1]
 
-    def U(theta):
+    def U(theta, X, y, Xv, yv):
         return validation_error(task_solutions(X, y, theta, lam, l2, num_iter), Xv, yv)
 
     project = jax.vmap(projection_simplex, in_axes=1, out_axes=1)
 
     @jax.jit
-    def outer(theta):
+    def outer(theta, X, y, Xv, yv):  # data as arguments: XLA:CPU stalled on closed-over constants
         def it(theta, _):
-            v, g = jax.value_and_grad(U)(theta)
+            v, g = jax.value_and_grad(U)(theta, X, y, Xv, yv)
             g = g / (jnp.max(jnp.abs(g)) + 1e-30)
             return project(theta - step * g), v
 
         return jax.lax.scan(it, theta, None, length=outer_iter)
 
     theta0 = jax.random.dirichlet(jax.random.PRNGKey(seed), jnp.ones(num_groups), (P,)).T.astype(X.dtype)
-    theta, values = outer(theta0)
+    theta, values = outer(theta0, X, y, Xv, yv)
     labels = np.asarray(jnp.argmax(theta, axis=0))
     ari = None
     if design.groups is not None:

@@ -1,0 +1,242 @@
+"""The baselines behind the one oracle interface: each against finite differences of its own
+objective, unrolled RMD = FMD -> implicit, smoothing -> FB as mu -> 0, Bregman prox and dual FB
+against numerical/primal solutions, SPNBO's merit decrease, group-structure learning."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import margin, random_problem
+
+import fbjax
+from fbjax.baselines import (
+    SPNBO, bregman_argmin, bregman_prox, dual_fb, hypergradient, learn_group_structure, smoothed_argmin, spnbo,
+    unrolled,
+)  # fmt: skip
+from fbjax.baselines.bregman import bregman_grad
+from fbjax.data.multitask import group_tasks
+
+
+@pytest.fixture(scope="module")
+def problem():
+    F, x, A_val, b_val = random_problem(0)
+    upper = lambda x, y: 0.5 * jnp.mean((A_val @ y - b_val) ** 2)  # noqa: E731
+    return F, x, upper
+
+
+def fd(phi, x, idx, eps=1e-6):
+    out = []
+    for i in idx:
+        e = jnp.zeros_like(x).at[i].set(eps)
+        out.append((phi(x + e) - phi(x - e)) / (2 * eps))
+    return np.array(out)
+
+
+def exact_grad(F, x, upper):
+    """The implicit derivative with the exact partition (x here is off every kink)."""
+    assert margin(F, x, fbjax.argmin(F, x)) > 1e-3
+    return hypergradient(lambda x_: fbjax.argmin(F, x_, biactive_rtol=0.0), upper)(x)[1]
+
+
+# ---------------------------------------------------------------- unrolled
+
+
+@pytest.mark.parametrize("algorithm", ["ista", "fista"])
+def test_unrolled_matches_finite_differences_of_its_objective(problem, algorithm):
+    F, x, upper = problem
+    sol = lambda x_: unrolled(F, x_, 40, algorithm=algorithm)  # noqa: E731
+    v, h = jax.jit(hypergradient(sol, upper))(x)
+    idx = range(0, 20, 3)
+    np.testing.assert_allclose(np.asarray(h)[list(idx)], fd(lambda x_: upper(x_, sol(x_)), x, idx), rtol=1e-5, atol=1e-8)
+    assert float(v) == pytest.approx(float(upper(x, sol(x))))
+
+
+def test_unrolled_reverse_equals_forward_and_checkpointed(problem):
+    F, x, upper = problem
+    sol = lambda x_: unrolled(F, x_, 150)  # noqa: E731
+    _, h_rev = jax.jit(hypergradient(sol, upper, "reverse"))(x)
+    _, h_fwd = jax.jit(hypergradient(sol, upper, "forward"))(x)
+    _, h_ck = jax.jit(hypergradient(lambda x_: unrolled(F, x_, 150, checkpoint_every=7), upper))(x)
+    np.testing.assert_allclose(h_fwd, h_rev, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(h_ck, h_rev, rtol=1e-10, atol=1e-13)
+
+
+def test_unrolled_converges_linearly_to_implicit_at_nondegenerate_point(problem):
+    F, x, upper = problem
+    h_star = exact_grad(F, x, upper)
+    Ks = [25, 50, 100, 200]
+    errs = [float(jnp.linalg.norm(jax.jit(hypergradient(lambda x_, K=K: unrolled(F, x_, K), upper))(x)[1] - h_star)) for K in Ks]
+    rate = (errs[2] / errs[0]) ** (1 / (Ks[2] - Ks[0]))  # per-iteration contraction
+    print(f"unrolled ISTA -> implicit: errors {errs}, linear rate {rate:.4f} per iteration")
+    assert errs[-1] < 1e-6 * float(jnp.linalg.norm(h_star))
+    assert all(b < a for a, b in zip(errs, errs[1:]))
+    assert rate < 0.95
+
+
+def test_unrolled_float32_path(problem):
+    F, x, upper = problem
+    F32 = fbjax.LeastSquares(F.A.astype(jnp.float32), F.b.astype(jnp.float32), l2=0.1)
+    up32 = lambda x_, y: upper(x_, y.astype(jnp.float64)).astype(jnp.float32)  # noqa: E731
+    v, h = jax.jit(hypergradient(lambda x_: unrolled(F32, x_, 200), up32))(x.astype(jnp.float32))
+    assert h.dtype == jnp.float32
+    np.testing.assert_allclose(h, exact_grad(F, x, upper), rtol=1e-3, atol=1e-4)
+
+
+def test_unrolled_oracle_vmaps_and_drives_nba(problem):
+    F, x, upper = problem
+    oracle = hypergradient(lambda x_: unrolled(F, x_, 100), upper)
+    xs = jnp.stack([x, x - 0.3, x + 0.2])
+    v_batch, h_batch = jax.jit(jax.vmap(oracle))(xs)
+    for i in range(3):
+        v, h = oracle(xs[i])
+        np.testing.assert_allclose(h_batch[i], h, rtol=1e-10, atol=1e-13)
+    res = fbjax.nba(oracle, x, max_iter=15, step=0.05)
+    assert float(res.best_value) < float(res.values[0])
+
+
+def test_bad_arguments_raise(problem):
+    F, x, upper = problem
+    with pytest.raises(ValueError, match="algorithm"):
+        unrolled(F, x, 10, algorithm="adam")
+    with pytest.raises(ValueError, match="num_iter"):
+        unrolled(F, x, 0)
+    with pytest.raises(ValueError, match="mode"):
+        hypergradient(lambda x_: x_, upper, mode="sideways")
+    with pytest.raises(ValueError, match="kind"):
+        smoothed_argmin(F, x, 0.1, kind="cosh")
+    with pytest.raises(TypeError, match="LeastSquares"):
+        bregman_argmin(fbjax.Logistic(F.A, jnp.sign(F.b)), x, 10)
+
+
+# ---------------------------------------------------------------- smoothing
+
+
+@pytest.mark.parametrize("kind", ["be", "huber"])
+def test_smoothing_ift_matches_finite_differences_of_smoothed_objective(problem, kind):
+    F, x, upper = problem
+    sol = lambda x_: smoothed_argmin(F, x_, 0.05, kind=kind)  # noqa: E731
+    _, h = jax.jit(hypergradient(sol, upper))(x)
+    idx = [0, 4, 9, 15]
+    np.testing.assert_allclose(np.asarray(h)[idx], fd(lambda x_: upper(x_, sol(x_)), x, idx, 1e-5), rtol=1e-5, atol=1e-8)
+
+
+def test_smoothing_data_gradient_matches_finite_differences(problem):
+    F, x, upper = problem
+    g = jax.grad(lambda b: upper(x, smoothed_argmin(fbjax.LeastSquares(F.A, b, l2=0.1), x, 0.05)))(F.b)
+    e = jnp.zeros_like(F.b).at[2].set(1e-6)
+    phi = lambda b: upper(x, smoothed_argmin(fbjax.LeastSquares(F.A, b, l2=0.1), x, 0.05))  # noqa: E731
+    assert float(g[2]) == pytest.approx(float((phi(F.b + e) - phi(F.b - e)) / 2e-6), rel=1e-5, abs=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["be", "huber"])
+def test_smoothing_converges_to_fb_solution_and_bias_grows_with_mu(problem, kind):
+    F, x, upper = problem
+    y_star = fbjax.argmin(F, x, tol=1e-12)
+    h_star = exact_grad(F, x, upper)
+    mus = [1e-1, 1e-2, 1e-3, 1e-4]
+    dist, bias = [], []
+    for mu in mus:
+        y = smoothed_argmin(F, x, mu, kind=kind)
+        dist.append(float(jnp.max(jnp.abs(y - y_star))))
+        bias.append(float(jnp.linalg.norm(jax.jit(hypergradient(lambda x_, mu=mu: smoothed_argmin(F, x_, mu, kind=kind), upper))(x)[1] - h_star)))
+        if kind == "be":  # BE never reaches the l1 boundary: no exact zeros (main paper, Fig. 2 left)
+            assert int(jnp.sum(y == 0)) == 0 < int(jnp.sum(y_star == 0))
+    print(f"{kind}: ||y_mu - S(x)||_inf {dist}, hypergradient bias {bias}")
+    assert all(b < a for a, b in zip(dist, dist[1:])) and dist[-1] < 2e-3
+    assert all(b < a for a, b in zip(bias, bias[1:])) and bias[-1] < 1e-2 * float(jnp.linalg.norm(h_star))
+
+
+def test_smoothing_raises_when_not_converged(problem):
+    F, x, _ = problem
+    with pytest.raises(Exception, match="did not reach"):
+        jax.block_until_ready(smoothed_argmin(F, x, 1e-3, max_iter=5))
+
+
+# ---------------------------------------------------------------- Bregman dual FB (Frecon)
+
+
+def test_bregman_prox_formula_against_numerical_argmin():
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(1)
+    v = rng.standard_normal((3, 4)) * 2
+    lam = np.array([0.5, 1.0, 2.0])
+    closed = np.asarray(bregman_prox(jnp.asarray(v), jnp.asarray(lam)))
+    for l in range(3):
+        obj = lambda u: -np.sqrt(max(lam[l] ** 2 - u @ u, 0.0)) - u @ v[l]  # noqa: E731
+        cons = {"type": "ineq", "fun": lambda u: lam[l] ** 2 - u @ u}
+        num = minimize(obj, np.zeros(4), constraints=[cons], method="SLSQP", options={"ftol": 1e-15, "maxiter": 1000}).x
+        assert obj(closed[l]) <= obj(num) + 1e-12  # at least as good as the numerical argmin
+        assert np.linalg.norm(closed[l] - num) < 0.05 * lam[l]  # and near it (SLSQP stalls by the boundary)
+        grad_fd = [(obj(closed[l] + e) - obj(closed[l] - e)) / 2e-7 for e in 1e-7 * np.eye(4)]
+        np.testing.assert_allclose(grad_fd, 0.0, atol=1e-6)  # stationary: the minimiser of a strictly convex function
+        for _ in range(200):  # and no feasible point nearby is better
+            u = closed[l] + 1e-3 * rng.standard_normal(4)
+            if u @ u < lam[l] ** 2:
+                assert obj(u) >= obj(closed[l])
+        assert np.linalg.norm(closed[l]) < lam[l]
+    np.testing.assert_allclose(bregman_grad(jnp.asarray(closed), jnp.asarray(lam)), v, rtol=1e-10)  # grad phi inverts it
+
+
+def test_bregman_weighted_l1_converges_to_the_lasso_solution(problem):
+    F, x, upper = problem
+    y_star = fbjax.argmin(F, x, tol=1e-12)
+    errs = [float(jnp.max(jnp.abs(bregman_argmin(F, x, K) - y_star))) for K in (100, 1000, 10000)]
+    assert errs[0] > errs[1] > errs[2] and errs[2] < 5e-3
+
+
+def test_bregman_group_lasso_matches_primal_solution():
+    d = group_tasks(3, T=1, N=40, P=12, L=3)
+    F = fbjax.LeastSquares(jnp.asarray(d.X_train[0]), jnp.asarray(d.y_train[0]), l2=0.05)
+    theta = jnp.asarray(np.eye(3)[d.groups].T)
+    lam = 0.3
+    w = np.zeros(12)  # primal proximal gradient with the group soft-threshold (disjoint groups)
+    A, b, n, Lf = np.asarray(F.A), np.asarray(F.b), 40, float(F.lipschitz)
+    for _ in range(20000):
+        v = w - (A.T @ (A @ w - b) / n + 0.05 * w) / Lf
+        for l in range(3):
+            g = d.groups == l
+            v[g] *= max(0.0, 1 - lam / Lf / max(np.linalg.norm(v[g]), 1e-300))
+        w = v
+    assert np.sum(np.abs(w) > 0) < 12  # the groups do matter here
+    w_dual = dual_fb(F, lam, 20000, theta)
+    np.testing.assert_allclose(w_dual, w, atol=2e-3)
+
+
+def test_bregman_hypergradients_match_finite_differences(problem):
+    F, x, upper = problem
+    sol = lambda x_: bregman_argmin(F, x_, 300)  # noqa: E731
+    _, h = jax.jit(hypergradient(sol, upper))(x)
+    idx = [1, 7, 12]
+    np.testing.assert_allclose(np.asarray(h)[idx], fd(lambda x_: upper(x_, sol(x_)), x, idx), rtol=1e-5, atol=1e-8)
+    d = group_tasks(0, T=1, N=20, P=10, L=2)
+    Fg = fbjax.LeastSquares(jnp.asarray(d.X_train[0]), jnp.asarray(d.y_train[0]), l2=0.1)
+    U = lambda th: jnp.sum((jnp.asarray(d.X_val[0]) @ dual_fb(Fg, 0.3, 100, th) - d.y_val[0]) ** 2)  # noqa: E731
+    th = jnp.asarray(np.random.default_rng(0).dirichlet(np.ones(2), 10).T)
+    g = jax.grad(U)(th)
+    E = jnp.zeros_like(th).at[1, 3].set(1e-6)
+    assert float(g[1, 3]) == pytest.approx(float((U(th + E) - U(th - E)) / 2e-6), rel=1e-5, abs=1e-8)
+
+
+def test_group_structure_learning_recovers_groups_small():
+    d = group_tasks(0, T=100, P=20, L=4)
+    res = learn_group_structure(d, 4, 0.3, l2=0.1, num_iter=50, outer_iter=60, step=0.2)
+    assert res.ari >= 0.9, res.labels
+    assert float(res.values[-1]) < float(res.values[0])
+    np.testing.assert_allclose(jnp.sum(res.theta, axis=0), 1.0, atol=1e-10)  # on the simplex
+    assert float(jnp.min(res.theta)) >= 0.0
+
+
+# ---------------------------------------------------------------- SPNBO
+
+
+def test_spnbo_decreases_its_merit_and_the_validation_loss(problem):
+    F, _, upper = problem
+    phi = lambda x_: upper(x_, fbjax.argmin(F, x_))  # noqa: E731
+    x0 = jnp.full(20, float(jnp.log(0.1)))
+    res = jax.jit(lambda x0_: spnbo(F, upper, x0_, params=SPNBO(stages=4, inner_iter=2000)))(x0)
+    assert float(res.merit_end[0]) < 0.1 * float(res.merit_start[0])  # same mu, beta within a stage
+    assert np.all(np.isfinite(np.asarray(res.merit_end)))
+    np.testing.assert_allclose(jnp.sum(res.p), 1.0, atol=1e-10)
+    assert float(phi(res.x)) < float(phi(x0))
+    assert float(res.mus[1]) == pytest.approx(0.5 * float(res.mus[0]))
