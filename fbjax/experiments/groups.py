@@ -22,8 +22,8 @@ import numpy as np
 from fbjax.baselines.group_structure import learn_group_structure, task_solutions, validation_error
 from fbjax.data.multitask import group_tasks
 
-FULL = dict(T=500, outer_iter=300, unknown_L=10)
-QUICK = dict(T=60, outer_iter=60, unknown_L=None)
+FULL = dict(T=500, outer_iter=100, restarts=4, unknown_L=10)
+QUICK = dict(T=60, outer_iter=60, restarts=2, unknown_L=None)
 SETTINGS = dict(N=25, P=50, L=5, sigma=0.1, lam=0.3, l2=0.1, num_iter=50, step=0.2, eval_iter=500)
 LAM_GRID = tuple(np.geomspace(0.01, 3.0, 12))
 
@@ -53,7 +53,7 @@ def run(out: str, quick: bool = False) -> dict:
     cfg = {**SETTINGS, **(QUICK if quick else FULL)}
     os.makedirs(out, exist_ok=True)
     design = group_tasks(0, T=cfg["T"], N=cfg["N"], P=cfg["P"], L=cfg["L"], sigma=cfg["sigma"])
-    kw = dict(l2=cfg["l2"], num_iter=cfg["num_iter"], outer_iter=cfg["outer_iter"], step=cfg["step"])
+    kw = dict(l2=cfg["l2"], num_iter=cfg["num_iter"], outer_iter=cfg["outer_iter"], step=cfg["step"], restarts=cfg["restarts"])
     t0 = time.perf_counter()
     res = learn_group_structure(design, cfg["L"], cfg["lam"], **kw)
     learn_s = time.perf_counter() - t0
@@ -79,7 +79,8 @@ def markdown(result) -> str:
     lines = [
         f"Frecon et al.'s synthetic experiment: T = {c['T']} tasks, N = {c['N']}, P = {c['P']}, L = {c['L']} groups, "
         f"sigma = {c['sigma']}; BiGL: lam = {c['lam']}, l2 = {c['l2']}, K = {c['num_iter']} dual FB steps, "
-        f"{c['outer_iter']} projected-gradient steps ({result['learn_s']:.0f} s).",
+        f"{c['outer_iter']} projected-gradient steps from each of {c['restarts']} random starts, the lowest validation "
+        f"error kept ({result['learn_s']:.0f} s).",
         "",
         f"**Adjusted Rand index of the learned partition: {result['ari']:.3f}** (target >= 0.9).",
     ]
