@@ -188,9 +188,8 @@ for kind in ("be", "huber"):
 axes[1].axhline(max(fb_err, 1e-16), color="k", ls="--", label="FB (fbjax.argmin)")
 axes[0].set_title("||y_mu - S(x)||_inf"); axes[1].set_title("hypergradient relative error (vs finite differences)")
 [a.set_xlabel("mu") or a.legend() for a in axes]; plt.tight_layout(); plt.show()'''),
-("md", """Both errors shrink linearly in `mu` (BE's minimiser carries an `O(mu)` tail on every zero of
-`S(x)`; Huber's smaller constant reflects its exact linear piece), and neither smoothed solution
-has a single exact zero for BE. The FB hypergradient matches finite differences to solver accuracy
+("md", """Both errors shrink linearly in `mu` (every zero of `S(x)` becomes an `O(mu)` coordinate), and
+neither smoothed solution has a single exact zero where `S(x)` has many. The FB hypergradient matches finite differences to solver accuracy
 at no `mu` at all."""),
 ],
 "04_group_structure.ipynb": [

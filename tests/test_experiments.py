@@ -144,3 +144,39 @@ def test_exp1_sanity_values(tmp_path):
     assert all(h == 0 for h in b["null"]["h2"]) and len(set(b["null"]["values"])) == 1
     assert b["sc"]["h2"][0] == pytest.approx(1.44) and np.all(np.diff(b["sc"]["values"]) < 0)
     assert (tmp_path / "exp1.png").exists()
+
+
+def test_hypergrad_compare_tiny_sweep_writes_csv_and_resumes(tmp_path, monkeypatch):
+    import csv
+
+    from fbjax.experiments import hypergrad
+
+    tiny = dict(sizes={"nondegenerate": (40, 12), "degenerate": (60, 75)}, Ks=(10, 400), bregman_Ks=(50,), mus=(0.1,), repeats=1)
+    monkeypatch.setattr(hypergrad, "QUICK", tiny)
+    rows = hypergrad.run(str(tmp_path), quick=True, progress=False)
+    by = {(r["instance"], r["family"], r["value_param"]): r for r in rows}
+    assert by[("nondegenerate", "fb-sc", 0)]["error"] < 1e-6  # FB implicit = finite differences
+    assert by[("degenerate", "fb-sc", 0)]["error"] < 1e-8  # the reference itself
+    assert by[("degenerate", "fb-null", 0)]["error"] > 0.05  # starvation on the hidden block
+    assert by[("nondegenerate", "unrolled-ista-rmd", 400)]["error"] < by[("nondegenerate", "unrolled-ista-rmd", 10)]["error"]
+    assert all(r["time_s"] > 0 and r["memory_bytes"] > 0 for r in rows)
+    with open(tmp_path / "hypergrad_compare.csv") as f:
+        assert len(list(csv.DictReader(f))) == len(rows)
+    n = len(rows)
+    monkeypatch.setattr(hypergrad, "measure", lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
+    assert len(hypergrad.run(str(tmp_path), quick=True, progress=False)) == n  # resumed, nothing recomputed
+    hypergrad.plot(rows, str(tmp_path / "hg.png"))
+    assert (tmp_path / "hg.png").stat().st_size > 0
+
+
+def test_group_structure_experiment_tiny(tmp_path, monkeypatch):
+    from fbjax.experiments import groups
+
+    monkeypatch.setattr(groups, "QUICK", dict(T=100, outer_iter=40, restarts=1, unknown_L=None))
+    monkeypatch.setattr(groups, "SETTINGS", {**groups.SETTINGS, "P": 20, "L": 4, "eval_iter": 100})
+    res = groups.run(str(tmp_path), quick=True)
+    assert res["ari"] >= 0.9
+    m = res["methods"]
+    assert m["GL (oracle groups)"]["test_mse"] < m["Lasso"]["test_mse"]  # the structure helps
+    assert "Adjusted Rand index" in groups.markdown(res)
+    groups.plot(res, str(tmp_path / "g.png"))

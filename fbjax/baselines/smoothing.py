@@ -127,6 +127,7 @@ def smoothed_argmin(
 
     def tangent_solve(matvec, b):
         op = lx.FunctionLinearOperator(matvec, jax.eval_shape(lambda: b), tags=lx.positive_semidefinite_tag)
-        return lx.linear_solve(op, b, lx.CG(rtol=cg_rtol, atol=0.0, max_steps=10 * b.shape[0] + 100)).value
+        # condition number ~ psi/(mu l2): CG needs far more than p steps for small mu (and float32 fails)
+        return lx.linear_solve(op, b, lx.CG(rtol=cg_rtol, atol=0.0, max_steps=20 * b.shape[0] + 200)).value
 
     return jax.lax.custom_root(grad_E, y0, solve, tangent_solve)

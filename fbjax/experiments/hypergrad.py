@@ -142,6 +142,7 @@ def run(out: str, quick: bool = False, progress: bool = True) -> list[dict]:
     """The sweep into ``out/runs.jsonl`` (resumable) and ``out/hypergrad_compare.csv``."""
     from tqdm.auto import tqdm
 
+    jax.config.update("jax_enable_x64", True)  # errors down to 1e-10 need float64
     cfg = QUICK if quick else FULL
     store = RunStore(os.path.join(out, "runs.jsonl"))
     builders = {"nondegenerate": _nondegenerate, "degenerate": _degenerate}
