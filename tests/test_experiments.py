@@ -151,14 +151,14 @@ def test_hypergrad_compare_tiny_sweep_writes_csv_and_resumes(tmp_path, monkeypat
 
     from fbjax.experiments import hypergrad
 
-    tiny = dict(sizes={"nondegenerate": (40, 12), "degenerate": (60, 75)}, Ks=(10, 400), bregman_Ks=(50,), mus=(0.1,), repeats=1)
+    tiny = dict(sizes={"degenerate": (60, 75)}, Ks=(10, 400), bregman_Ks=(50,), mus=(0.1,), repeats=1)
     monkeypatch.setattr(hypergrad, "QUICK", tiny)
     rows = hypergrad.run(str(tmp_path), quick=True, progress=False)
     by = {(r["instance"], r["family"], r["value_param"]): r for r in rows}
-    assert by[("nondegenerate", "fb-sc", 0)]["error"] < 1e-6  # FB implicit = finite differences
     assert by[("degenerate", "fb-sc", 0)]["error"] < 1e-8  # the reference itself
     assert by[("degenerate", "fb-null", 0)]["error"] > 0.05  # starvation on the hidden block
-    assert by[("nondegenerate", "unrolled-ista-rmd", 400)]["error"] < by[("nondegenerate", "unrolled-ista-rmd", 10)]["error"]
+    # unrolling converges to the null (starved) element, not to the SC one (RESULTS.md)
+    assert abs(by[("degenerate", "unrolled-ista-rmd", 400)]["error"] - by[("degenerate", "fb-null", 0)]["error"]) < 1e-3
     assert all(r["time_s"] > 0 and r["memory_bytes"] > 0 for r in rows)
     with open(tmp_path / "hypergrad_compare.csv") as f:
         assert len(list(csv.DictReader(f))) == len(rows)
@@ -172,7 +172,7 @@ def test_hypergrad_compare_tiny_sweep_writes_csv_and_resumes(tmp_path, monkeypat
 def test_group_structure_experiment_tiny(tmp_path, monkeypatch):
     from fbjax.experiments import groups
 
-    monkeypatch.setattr(groups, "QUICK", dict(T=100, outer_iter=40, restarts=1, unknown_L=None))
+    monkeypatch.setattr(groups, "QUICK", dict(T=100, outer_iter=60, restarts=1, unknown_L=None))
     monkeypatch.setattr(groups, "SETTINGS", {**groups.SETTINGS, "P": 20, "L": 4, "eval_iter": 100})
     res = groups.run(str(tmp_path), quick=True)
     assert res["ari"] >= 0.9
