@@ -238,7 +238,9 @@ def plot_demo(design, res, path):
     plt.close(fig)
 
 
-EXPERIMENTS = ["exp1", "table1", "table2", "table3", "aip-regression", "hypergrad-compare", "group-structure"]
+# Experiments outside the seed-sweep machinery: modules with run(folder, quick), markdown(result), plot(result, path).
+STANDALONE = {"hypergrad-compare": "hypergrad", "group-structure": "groups"}
+EXPERIMENTS = ["exp1", "table1", "table2", "table3", "aip-regression", *STANDALONE]
 
 
 def reproduce(name: str, out: str, quick: bool = False, seeds=None, how: str = "auto", plot: bool = True) -> str:
@@ -250,22 +252,15 @@ def reproduce(name: str, out: str, quick: bool = False, seeds=None, how: str = "
     t0 = time.perf_counter()
     if name == "exp1":
         md = exp1.markdown(exp1.run(folder))
-    elif name == "hypergrad-compare":
-        from fbjax.experiments import hypergrad
+    elif name in STANDALONE:
+        import importlib
 
-        rows = hypergrad.run(folder, quick=quick)
-        md = hypergrad.markdown(rows)
+        module = importlib.import_module(f"fbjax.experiments.{STANDALONE[name]}")
+        result = module.run(folder, quick=quick)
+        md = module.markdown(result)
         if plot:
-            hypergrad.plot(rows, os.path.join(folder, "hypergrad_compare.png"))
-            md += "\n![hypergrad_compare.png](hypergrad_compare.png)\n"
-    elif name == "group-structure":
-        from fbjax.experiments import groups
-
-        result = groups.run(folder, quick=quick)
-        md = groups.markdown(result)
-        if plot:
-            groups.plot(result, os.path.join(folder, "group_structure.png"))
-            md += "\n![group_structure.png](group_structure.png)\n"
+            png = os.path.basename(module.plot(result, os.path.join(folder, f"{name.replace('-', '_')}.png")))
+            md += f"\n![{png}]({png})\n"
     else:
         exp = specs.get(name, quick=quick, seeds=seeds)
         store = sweep.run(exp, folder, how=how)

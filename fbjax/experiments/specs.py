@@ -59,10 +59,15 @@ def _table2(quick: bool) -> Experiment:
 def _table1(quick: bool) -> Experiment:
     grid = [(100, 0.8, 0.05)] if quick else [(p, r, s) for p in (100, 200) for r in (0.8, 1.0) for s in (0.02, 0.05, 0.10)]
     configs = tuple(Config(f"p={p} n/p={r} nnz={s:.0%}", (p, r, s), dict(p=p, n_over_p=r, sparsity=s)) for p, r, s in grid)
+    note = "Sec. 5.2, Table 1: scalar elastic net (grid of 100) vs weighted (NTRBA-SC from alpha_max/5), 50 iterations."
+    return _scalar_vs_weighted("table1", three_group, configs, quick, 10, note)
+
+
+def _scalar_vs_weighted(name, generator, configs, quick: bool, seeds: int, note: str) -> Experiment:
+    """Scalar grid vs NTRBA-SC, 50 outer iterations (15 and 2 seeds in quick mode)."""
     return Experiment(
-        "table1", three_group, configs, ("scalar", "ntrba-sc"), Settings(max_iter=15 if quick else 50),
-        seeds=2 if quick else 10,
-        note="Sec. 5.2, Table 1: scalar elastic net (grid of 100) vs weighted (NTRBA-SC from alpha_max/5), 50 iterations.",
+        name, generator, configs, ("scalar", "ntrba-sc"), Settings(max_iter=15 if quick else 50),
+        seeds=2 if quick else seeds, note=note,
     )  # fmt: skip
 
 
@@ -73,11 +78,8 @@ def _aip(quick: bool) -> Experiment:
         (200, 400, 20), (200, 400, 40), (200, 400, 80), (200, 600, 30), (200, 600, 60), (200, 600, 120),
     ]  # fmt: skip
     configs = tuple(Config(f"n={n} m={m} nz={nz}", (n, m, nz), dict(n=n, m=m, nz=nz)) for n, m, nz in rows)
-    return Experiment(
-        "aip-regression", aip_regression, configs, ("scalar", "ntrba-sc"), Settings(max_iter=15 if quick else 50),
-        seeds=2 if quick else 5,
-        note="AIP 2025 slides, regression NMSE: scalar (grid) vs weighted (NTRBA-SC from alpha_max/5).",
-    )  # fmt: skip
+    note = "AIP 2025 slides, regression NMSE: scalar (grid) vs weighted (NTRBA-SC from alpha_max/5)."
+    return _scalar_vs_weighted("aip-regression", aip_regression, configs, quick, 5, note)
 
 
 EXPERIMENTS = {"table1": _table1, "table2": _table2, "table3": _table3, "aip-regression": _aip}
