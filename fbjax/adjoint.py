@@ -16,9 +16,9 @@ Two paths with static shapes, so that everything jits and vmaps:
   ``v -> m * gamma hvp(m * v) + (1 - m) * v`` with right-hand side ``-m * z``; matrix-free.
 
 ``"auto"`` picks the smallest power-of-two bucket that holds the candidate set (a ``lax.switch``)
-and falls back to CG when none does. The switch has a price: on XLA:CPU the solve inside a
-many-branch conditional ran 2-3x slower than the same solve at top level, and under ``jax.vmap``
-every branch runs. When the scale of the working set is known (outer loops, seed sweeps), pass a
+and falls back to CG when none does; under ``jax.vmap`` one bucket serves the whole batch, the one
+that holds the largest candidate set (:func:`batch_switch`). The switch has a price: on XLA:CPU the
+solve inside a many-branch conditional ran 2-3x slower than the same solve at top level. When the scale of the working set is known (outer loops, seed sweeps), pass a
 static ``max_support``: one gathered bucket of that size, with masked CG on all ``p`` coordinates
 only if the candidate set overflows it.
 """
@@ -99,11 +99,42 @@ def reduced_adjoint(
     sizes = buckets_for(p, buckets)
     if method == "dense" and sizes[-1] < p:
         sizes = sizes + (p,)
-    candidates = codes != A_
-    branches = [lambda k=k: policy(codes, z, dense_solver(F, y, z, candidates, gamma, k)) for k in sizes]
-    if sizes[-1] < p:  # "auto" with a candidate set larger than every bucket
-        branches.append(lambda: policy(codes, z, cg_solver(F, y, z, gamma)))
+
+    def dense(size):
+        return lambda ops: policy(ops[3], ops[2], dense_solver(*ops[:3], ops[3] != A_, ops[4], size))
+
+    def cg(ops):
+        return policy(ops[3], ops[2], cg_solver(*ops[:3], ops[4]))
+
+    branches = [dense(k) for k in sizes] + ([cg] if sizes[-1] < p else [])  # cg: larger than every bucket
+    operands = (F, y, z, codes, gamma)
     if len(branches) == 1:
-        return branches[0]()
-    index = jnp.searchsorted(jnp.asarray(sizes), jnp.sum(candidates))
-    return jax.lax.switch(index, branches)
+        return branches[0](operands)
+    index = jnp.searchsorted(jnp.asarray(sizes), jnp.sum(codes != A_))
+    return batch_switch(index, branches, operands)
+
+
+def batch_switch(index, branches, operands):
+    """``lax.switch(index, branches, operands)`` that, under ``jax.vmap``, runs one branch for the batch.
+
+    A plain switch with a batched index becomes a ``select`` of every branch. The buckets are nested
+    (bucket ``j`` holds every candidate set that bucket ``i <= j`` holds), so the largest index over
+    the batch is correct for every member: this rule takes it and runs that one branch, vmapped. It
+    saves the other branches' work, and it avoids a jaxlib 0.10 deadlock: the branches' batched
+    Cholesky factorisations ran side by side and blocked every thread of a 2-thread XLA:CPU pool
+    (tests/test_batched_lapack.py). One vmap level per recursion, so nested vmaps work too.
+    """
+
+    @jax.custom_batching.custom_vmap
+    def switch(index, operands):
+        return jax.lax.switch(index, branches, operands)
+
+    @switch.def_vmap
+    def rule(axis_size, in_batched, index, operands):
+        index = jnp.max(index) if in_batched[0] else index
+        axes = jax.tree.map(lambda b: 0 if b else None, in_batched[1])
+        batched = [lambda ops, f=f: jax.vmap(f, in_axes=(axes,), axis_size=axis_size)(ops) for f in branches]
+        out = batch_switch(index, batched, operands)
+        return out, jax.tree.map(lambda _: True, out)
+
+    return switch(index, operands)

@@ -106,6 +106,10 @@ def test_bad_arguments_raise(problem):
         smoothed_argmin(F, x, 0.1, kind="cosh")
     with pytest.raises(TypeError, match="LeastSquares"):
         bregman_argmin(fbjax.Logistic(F.A, jnp.sign(F.b)), x, 10)
+    # l2 = 0 and duplicated columns: a singular Hessian, f not strongly convex, f* not smooth
+    wide = fbjax.LeastSquares(jnp.concatenate([F.A, F.A], axis=1), F.b, l2=0.0)
+    with pytest.raises(Exception, match="non-finite"):
+        bregman_argmin(wide, jnp.zeros(wide.n_features), 10)
 
 
 # ---------------------------------------------------------------- smoothing

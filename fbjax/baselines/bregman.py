@@ -56,9 +56,14 @@ def conjugate_gradient_map(F: LeastSquares):
     n, p = F.A.shape
     A = F.A.todense() if hasattr(F.A, "todense") else F.A
     M = A.T @ A / n + F.l2 * jnp.eye(p, dtype=A.dtype)
+    ev = jax.lax.stop_gradient(jnp.linalg.eigvalsh(M))
+    mu_f = ev[0]
+    # f must be strongly convex (mu_f above rounding level); otherwise NaN, which dual_fb's finite check
+    # turns into an error. The select also orders the factorisation after eigvalsh: two batched LAPACK
+    # calls side by side under vmap deadlock a 2-thread XLA:CPU pool (jaxlib 0.10; tests/test_batched_lapack.py).
+    M = jnp.where(mu_f > p * jnp.finfo(M.dtype).eps * ev[-1], M, jnp.nan)
     chol = jsl.cho_factor(M, lower=True)
     c = F.b @ A / n
-    mu_f = jax.lax.stop_gradient(jnp.linalg.eigvalsh(M)[0])
     return (lambda s: jsl.cho_solve(chol, s + c)), mu_f
 
 
