@@ -14,7 +14,9 @@ from fbjax.baselines import (
     unrolled,
 )  # fmt: skip
 from fbjax.baselines.bregman import bregman_grad
-from fbjax.data.multitask import group_tasks
+from fbjax.baselines.bregman import spectral_bregman_prox, task_fb
+from fbjax.baselines.group_structure import learn_task_groups, validation_error
+from fbjax.data.multitask import group_tasks, task_clusters
 
 
 @pytest.fixture(scope="module")
@@ -229,6 +231,61 @@ def test_group_structure_learning_recovers_groups_small():
     assert float(res.values[-1]) < float(res.values[0])
     np.testing.assert_allclose(jnp.sum(res.theta, axis=0), 1.0, atol=1e-10)  # on the simplex
     assert float(jnp.min(res.theta)) >= 0.0
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 3), (2, 3, 5)])
+def test_spectral_bregman_prox_maps_singular_values(shape):
+    """``lam V (I + V^T V)^{-1/2}``: singular values ``s -> lam s / sqrt(1 + s^2)``, same singular vectors;
+    also against the numerical argmin of ``phi(u) - <u, v>``; finite reverse mode at ``V = 0``."""
+    v = 30.0 * jax.random.normal(jax.random.PRNGKey(0), shape)
+    lam = jnp.array([0.5, 2.0])
+    P, s, Qt = np.linalg.svd(np.asarray(v), full_matrices=False)
+    ref = np.einsum("lij,lj,ljk->lik", P, np.asarray(lam)[:, None] * s / np.sqrt(1 + s**2), Qt)
+    np.testing.assert_allclose(spectral_bregman_prox(v, lam), ref, atol=1e-12)
+    v1 = jax.random.normal(jax.random.PRNGKey(1), shape[1:])  # one group, moderate v: a direct argmin
+    phi = lambda u: -jnp.sum(jnp.sqrt(1.0 - jnp.linalg.svd(u, compute_uv=False) ** 2)) - jnp.sum(u * v1)  # noqa: E731
+    u = spectral_bregman_prox(v1[None], jnp.ones(1))[0]
+    np.testing.assert_allclose(jax.grad(phi)(u), 0.0, atol=1e-9)  # stationary, and phi is strictly convex
+    g = jax.grad(lambda v: jnp.sum(spectral_bregman_prox(v, lam) ** 2))(jnp.zeros(shape))
+    assert bool(jnp.all(jnp.isfinite(g)))
+
+
+def _svt_fista(X, y, lam, groups, l2, iters=20000):
+    """Oracle for task_fb with a hard partition: FISTA with singular-value thresholding per task group."""
+    T, N, P = X.shape
+    L_f = max(np.linalg.eigvalsh(X[t].T @ X[t] / N)[-1] for t in range(T)) + l2
+    W = Z = np.zeros((T, P))
+    tk = 1.0
+    for _ in range(iters):
+        G = np.einsum("tnp,tn->tp", X, np.einsum("tnp,tp->tn", X, Z) - y) / N + l2 * Z
+        W_new = Z - G / L_f
+        for g in np.unique(groups):
+            U, s, Vt = np.linalg.svd(W_new[groups == g], full_matrices=False)
+            W_new[groups == g] = (U * np.maximum(s - lam / L_f, 0.0)) @ Vt
+        t_new = (1 + np.sqrt(1 + 4 * tk * tk)) / 2
+        Z, W, tk = W_new + (tk - 1) / t_new * (W_new - W), W_new, t_new
+    return W
+
+
+def test_task_fb_converges_to_the_trace_norm_solution():
+    d = task_clusters(0, T=8, N=6, P=5, L=2)
+    theta = np.eye(2)[d.groups].T
+    W_star = _svt_fista(d.X_train, d.y_train, 0.5, d.groups, 0.1)
+    errs = [float(np.linalg.norm(task_fb(d.X_train, d.y_train, 0.5, K, theta, l2=0.1) - W_star)) for K in (100, 3000)]
+    assert errs[1] < 0.1 * errs[0] and errs[1] < 1e-3 * np.linalg.norm(W_star), errs
+    with pytest.raises(ValueError, match="theta"):
+        task_fb(d.X_train, d.y_train, 0.5, 10, theta[:, :3], l2=0.1)
+
+
+def test_task_group_learning_small():
+    """Tasks in 2 rank-one clusters; tasks with small |a_t| fit either cluster, hence a bar of 0.7 (measured 0.75)."""
+    d = task_clusters(0, T=16, L=2, N=8, P=12)
+    res = learn_task_groups(d, 2, 1.0, num_iter=40, outer_iter=80, step=0.2, restarts=2)
+    assert res.ari >= 0.7, res.labels
+    X, y, Xv, yv = d[:4]
+    one_group = float(validation_error(task_fb(X, y, 1.0, 40, np.ones((1, 16)), l2=0.1), Xv, yv))
+    assert float(res.values[-1]) < one_group  # the learned grouping beats pooling all tasks
+    np.testing.assert_allclose(jnp.sum(res.theta, axis=0), 1.0, atol=1e-10)
 
 
 # ---------------------------------------------------------------- SPNBO

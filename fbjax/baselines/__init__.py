@@ -5,14 +5,15 @@
 - unrolled differentiation (RMD / FMD): :func:`unrolled`;
 - smoothing + implicit differentiation (BE, Huber): :func:`smoothed_argmin`;
 - Bregman-smoothed dual forward-backward (Frecon et al.): :func:`dual_fb`, :func:`bregman_argmin`,
-  and group-structure learning :func:`learn_group_structure`;
+  group-structure learning over features :func:`learn_group_structure`, and over tasks with trace
+  norms (ICPR 2020) :func:`task_fb`, :func:`learn_task_groups`;
 - SPNBO (smoothing + penalty, joint in ``(w, x)``): :func:`spnbo`;
 - Sparse-HO's outer rule :func:`sparse_ho_gd`; scalar grid search :func:`grid_search`.
 """
 
-from fbjax.baselines.bregman import bregman_argmin, bregman_prox, dual_fb
+from fbjax.baselines.bregman import bregman_argmin, bregman_prox, dual_fb, spectral_bregman_prox, task_fb
 from fbjax.baselines.grid import grid_search, log_grid, scalar_penalties
-from fbjax.baselines.group_structure import learn_group_structure
+from fbjax.baselines.group_structure import learn_group_structure, learn_task_groups
 from fbjax.baselines.oracle import hypergradient
 from fbjax.baselines.smoothing import smoothed_argmin, surrogate
 from fbjax.baselines.sparse_ho import sparse_ho_gd
@@ -27,11 +28,14 @@ __all__ = [
     "grid_search",
     "hypergradient",
     "learn_group_structure",
+    "learn_task_groups",
     "log_grid",
     "scalar_penalties",
     "smoothed_argmin",
     "sparse_ho_gd",
+    "spectral_bregman_prox",
     "spnbo",
     "surrogate",
+    "task_fb",
     "unrolled",
 ]

@@ -47,8 +47,34 @@ def bregman_grad(u, lam):
     return u / jnp.sqrt(lam[:, None] ** 2 - jnp.sum(u * u, axis=-1, keepdims=True))
 
 
-def conjugate_gradient_map(F: LeastSquares):
-    """``(grad f*, mu_f)`` for ``f = F``: ``grad f*(s) = M^{-1}(s + A^T b / n)``, ``M = hess F``."""
+def spectral_bregman_prox(v, lam, num_iter: int = 40):
+    """``prox^phi(v)`` for ``phi(U) = -sum_i sqrt(lam^2 - sigma_i(U)^2)``, whose domain is the spectral-norm
+    ball of radius ``lam`` (the dual ball of the trace norm): ``lam V (I + V^T V)^{-1/2}``, i.e. the
+    singular values mapped by ``s -> lam s / sqrt(1 + s^2)`` as in :func:`bregman_prox`.
+
+    ``v`` of shape ``(L, m, k)``, ``lam`` of shape ``(L,)``. The inverse square root of ``S = I + V^T V``
+    (the smaller side) comes from ``num_iter`` coupled Newton-Schulz steps on ``S / tr S`` (matmuls only:
+    reverse mode stays finite where ``V^T V`` has repeated eigenvalues, unlike an ``eigh`` whose
+    derivative divides by eigenvalue gaps); 40 steps cover ``tr S`` up to about ``1e13``.
+    """
+    tall = v.shape[-2] >= v.shape[-1]
+    G = jnp.swapaxes(v, -1, -2) @ v if tall else v @ jnp.swapaxes(v, -1, -2)
+    eye = jnp.eye(G.shape[-1], dtype=v.dtype)
+    S = eye + G
+    c = jnp.trace(S, axis1=-2, axis2=-1)[..., None, None]
+
+    def step(_, YZ):
+        Y, Z = YZ
+        T = 0.5 * (3.0 * eye - Z @ Y)
+        return Y @ T, T @ Z
+
+    Z = jax.lax.fori_loop(0, num_iter, step, (S / c, jnp.broadcast_to(eye, S.shape)))[1] / jnp.sqrt(c)
+    return lam[:, None, None] * (v @ Z if tall else Z @ v)
+
+
+def conjugate_parts(F: LeastSquares):
+    """``(chol, c, mu_f)``: ``grad f*(s) = M^{-1}(s + c)`` with ``M = hess F = chol chol^T``, ``c = A^T b / n``,
+    and ``mu_f = lambda_min(M)`` (arrays, so that it vmaps over tasks)."""
     if not isinstance(F, LeastSquares):
         raise TypeError(
             f"the Bregman dual forward-backward needs grad f* in closed form: F must be fbjax.LeastSquares, got {type(F).__name__}"
@@ -62,9 +88,22 @@ def conjugate_gradient_map(F: LeastSquares):
     # turns into an error. The select also orders the factorisation after eigvalsh: two batched LAPACK
     # calls side by side under vmap deadlock a 2-thread XLA:CPU pool (jaxlib 0.10; tests/test_batched_lapack.py).
     M = jnp.where(mu_f > p * jnp.finfo(M.dtype).eps * ev[-1], M, jnp.nan)
-    chol = jsl.cho_factor(M, lower=True)
-    c = F.b @ A / n
-    return (lambda s: jsl.cho_solve(chol, s + c)), mu_f
+    return jsl.cho_factor(M, lower=True)[0], F.b @ A / n, mu_f
+
+
+def conjugate_gradient_map(F: LeastSquares):
+    """``(grad f*, mu_f)`` for ``f = F``: ``grad f*(s) = M^{-1}(s + A^T b / n)``, ``M = hess F``."""
+    chol, c, mu_f = conjugate_parts(F)
+    return (lambda s: jsl.cho_solve((chol, True), s + c)), mu_f
+
+
+def _iterate(primal, A_op, prox, step, v0, num_iter, checkpoint_every, who):
+    """The Bregman dual FB on ``v = grad phi(u)`` (so ``u = prox^phi(v)``):
+    ``v <- v + beta A grad f*(-A^* u)``, the same sequence as the u-form without evaluating
+    ``sqrt(lam^2 - ||u||^2)``, which rounds to 0 when ``||v||`` is large; returns ``w^{(K)}``."""
+    body = lambda carry: (carry[0] + step * A_op(primal(prox(carry[0]))),)  # noqa: E731
+    w = primal(prox(_scan(body, (v0,), num_iter, checkpoint_every)[0]))
+    return eqx.error_if(w, ~jnp.all(jnp.isfinite(w)), f"fbjax.baselines.{who}: non-finite iterate (lam <= 0 or bad data?)")
 
 
 def dual_fb(F: LeastSquares, lam, num_iter: int, theta=None, *, step=None, checkpoint_every: int | None = None):
@@ -93,16 +132,37 @@ def dual_fb(F: LeastSquares, lam, num_iter: int, theta=None, *, step=None, check
     if step is None:
         step = mu_f / (jax.lax.stop_gradient(jnp.max(lam)) * norm_A)
     primal = lambda u: grad_conj(-At_op(u))  # noqa: E731
-
-    # The iteration is run on v = grad phi(u) (so u = prox^phi(v)): v <- v + beta A grad f*(-A^T u),
-    # the same sequence without evaluating sqrt(lam^2 - ||u||^2), which rounds to 0 when ||v|| is large.
-    def body(carry):
-        v = carry[0]
-        return (v + step * A_op(primal(bregman_prox(v, lam))),)
-
     v0 = jnp.zeros_like(A_op(jnp.zeros(p, F.A.dtype)))
-    w = primal(bregman_prox(_scan(body, (v0,), num_iter, checkpoint_every)[0], lam))
-    return eqx.error_if(w, ~jnp.all(jnp.isfinite(w)), "fbjax.baselines.dual_fb: non-finite iterate (lam <= 0 or bad data?)")
+    return _iterate(primal, A_op, lambda v: bregman_prox(v, lam), step, v0, num_iter, checkpoint_every, "dual_fb")
+
+
+def task_fb(X, y, lam, num_iter: int, theta, *, l2: float, step=None, checkpoint_every: int | None = None):
+    """``W^{(K)}(theta)``: K Bregman dual FB steps for task groups with trace norms (Frecon, Salzo & Pontil,
+    ICPR 2020; slides ``004_``, example 2, here with the squared loss)::
+
+        min_W  sum_t ||y_t - X_t w_t||^2 / (2N) + l2/2 ||W||_F^2 + lam sum_l ||diag(theta_l) W||_tr,
+
+    ``W`` of shape ``(T, P)`` (a row per task), ``theta`` of shape ``(L, T)`` (task memberships; rows of
+    ``W`` scaled task-wise by ``theta_l``). ``grad f*`` is one Cholesky solve per task, the dual variable of
+    group ``l`` lives in the spectral-norm ball, and its Bregman prox is :func:`spectral_bregman_prox`.
+    Differentiable in ``theta`` (and the data) by unrolling, like :func:`dual_fb`.
+    """
+    X, y = jnp.asarray(X), jnp.asarray(y)
+    if X.ndim != 3 or y.shape != X.shape[:2]:
+        raise ValueError(f"X must be (T, N, P) and y (T, N), got {X.shape} and {y.shape}")
+    theta = jnp.asarray(theta, X.dtype)
+    if theta.ndim != 2 or theta.shape[1] != X.shape[0]:
+        raise ValueError(f"theta must be (L, T) with T = {X.shape[0]} tasks, got {theta.shape}")
+    lam = jnp.broadcast_to(jnp.asarray(lam, X.dtype), theta.shape[:1])
+    chol, c, mu = jax.vmap(lambda X_t, y_t: conjugate_parts(LeastSquares(X_t, y_t, l2=l2, lipschitz=1.0)))(X, y)
+    grad_conj = jax.vmap(lambda L_t, c_t, s_t: jsl.cho_solve((L_t, True), s_t + c_t))
+    A_op = lambda W: theta[:, :, None] * W[None]  # noqa: E731
+    primal = lambda U: grad_conj(chol, c, -jnp.sum(theta[:, :, None] * U, axis=0))  # noqa: E731
+    if step is None:  # ||A_theta||^2 = max_t sum_l theta_{l,t}^2, mu_f = min_t mu_t
+        norm_A = jax.lax.stop_gradient(jnp.max(jnp.sum(theta * theta, axis=0)))
+        step = jnp.min(mu) / (jax.lax.stop_gradient(jnp.max(lam)) * norm_A)
+    v0 = jnp.zeros((theta.shape[0], *X.shape[::2]), X.dtype)
+    return _iterate(primal, A_op, lambda v: spectral_bregman_prox(v, lam), step, v0, num_iter, checkpoint_every, "task_fb")
 
 
 def bregman_argmin(F: LeastSquares, x, num_iter: int, psi="exp", **kwargs):
