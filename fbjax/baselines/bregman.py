@@ -55,7 +55,9 @@ def spectral_bregman_prox(v, lam, num_iter: int = 40):
     ``v`` of shape ``(L, m, k)``, ``lam`` of shape ``(L,)``. The inverse square root of ``S = I + V^T V``
     (the smaller side) comes from ``num_iter`` coupled Newton-Schulz steps on ``S / tr S`` (matmuls only:
     reverse mode stays finite where ``V^T V`` has repeated eigenvalues, unlike an ``eigh`` whose
-    derivative divides by eigenvalue gaps); 40 steps cover ``tr S`` up to about ``1e13``.
+    derivative divides by eigenvalue gaps); 40 steps cover ``tr S`` up to about ``1e13``. In float32 it
+    breaks down (non-finite) once ``1 / tr S`` falls below the float32 resolution, i.e. ``||V||`` of a few
+    thousand, which the dual FB iterate reaches after a few thousand steps: use float64 for long runs.
     """
     tall = v.shape[-2] >= v.shape[-1]
     G = jnp.swapaxes(v, -1, -2) @ v if tall else v @ jnp.swapaxes(v, -1, -2)
@@ -97,13 +99,21 @@ def conjugate_gradient_map(F: LeastSquares):
     return (lambda s: jsl.cho_solve((chol, True), s + c)), mu_f
 
 
-def _iterate(primal, A_op, prox, step, v0, num_iter, checkpoint_every, who):
+def _iterate(primal, A_op, prox, step, v0, w0, num_iter, checkpoint_every, who, hint="lam <= 0 or bad data?"):
     """The Bregman dual FB on ``v = grad phi(u)`` (so ``u = prox^phi(v)``):
     ``v <- v + beta A grad f*(-A^* u)``, the same sequence as the u-form without evaluating
-    ``sqrt(lam^2 - ||u||^2)``, which rounds to 0 when ``||v||`` is large; returns ``w^{(K)}``."""
-    body = lambda carry: (carry[0] + step * A_op(primal(prox(carry[0]))),)  # noqa: E731
-    w = primal(prox(_scan(body, (v0,), num_iter, checkpoint_every)[0]))
-    return eqx.error_if(w, ~jnp.all(jnp.isfinite(w)), f"fbjax.baselines.{who}: non-finite iterate (lam <= 0 or bad data?)")
+    ``sqrt(lam^2 - ||u||^2)``, which rounds to 0 when ``||v||`` is large; returns ``w^{(K)}``.
+    ``primal(u, w_prev)`` is ``grad f*(-A^* u)``; ``w_prev`` (the last primal iterate, ``w0`` first) is a
+    warm start for a ``grad f*`` computed by Newton steps, ignored where it is a closed form."""
+
+    def body(carry):
+        v, w = carry
+        w = primal(prox(v), w)
+        return v + step * A_op(w), w
+
+    v, w = _scan(body, (v0, w0), num_iter, checkpoint_every)
+    w = primal(prox(v), w)
+    return eqx.error_if(w, ~jnp.all(jnp.isfinite(w)), f"fbjax.baselines.{who}: non-finite iterate ({hint})")
 
 
 def dual_fb(F: LeastSquares, lam, num_iter: int, theta=None, *, step=None, checkpoint_every: int | None = None):
@@ -131,21 +141,46 @@ def dual_fb(F: LeastSquares, lam, num_iter: int, theta=None, *, step=None, check
         norm_A = jax.lax.stop_gradient(jnp.max(jnp.sum(theta * theta, axis=0)))
     if step is None:
         step = mu_f / (jax.lax.stop_gradient(jnp.max(lam)) * norm_A)
-    primal = lambda u: grad_conj(-At_op(u))  # noqa: E731
-    v0 = jnp.zeros_like(A_op(jnp.zeros(p, F.A.dtype)))
-    return _iterate(primal, A_op, lambda v: bregman_prox(v, lam), step, v0, num_iter, checkpoint_every, "dual_fb")
+    primal = lambda u, _: grad_conj(-At_op(u))  # noqa: E731
+    w0 = jnp.zeros(p, F.A.dtype)
+    return _iterate(primal, A_op, lambda v: bregman_prox(v, lam), step, jnp.zeros_like(A_op(w0)), w0, num_iter, checkpoint_every, "dual_fb")
 
 
-def task_fb(X, y, lam, num_iter: int, theta, *, l2: float, step=None, checkpoint_every: int | None = None):
+def _logistic_conjugate(X, y, l2, newton_steps):
+    """``grad f*(s) = argmin_w f(w) - <s, w>`` for ``f(w) = mean_i log(1 + exp(-y_i x_i^T w)) + l2/2 ||w||^2``
+    (``mu_f = l2``): ``newton_steps`` Newton steps from a warm start (the previous dual FB iterate's
+    primal, which moves by ``O(beta)``), unrolled like the rest."""
+    N, P = X.shape
+
+    def grad_conj(s, w):
+        def newton(w, _):
+            m = y * (X @ w)
+            sig = jax.nn.sigmoid(-m)
+            g = -(X.T @ (y * sig)) / N + l2 * w - s
+            H = (X.T * (sig * (1.0 - sig))) @ X / N + l2 * jnp.eye(P, dtype=X.dtype)
+            return w - jsl.solve(H, g, assume_a="pos"), None
+
+        return jax.lax.scan(newton, w, None, length=newton_steps)[0]
+
+    return grad_conj
+
+
+def task_fb(
+    X, y, lam, num_iter: int, theta, *, l2: float, loss: str = "squared", newton_steps: int = 3, step=None,
+    checkpoint_every: int | None = None,
+):  # fmt: skip
     """``W^{(K)}(theta)``: K Bregman dual FB steps for task groups with trace norms (Frecon, Salzo & Pontil,
-    ICPR 2020; slides ``004_``, example 2, here with the squared loss)::
+    ICPR 2020; slides ``004_``, example 2)::
 
-        min_W  sum_t ||y_t - X_t w_t||^2 / (2N) + l2/2 ||W||_F^2 + lam sum_l ||diag(theta_l) W||_tr,
+        min_W  sum_t f_t(w_t) + lam sum_l ||diag(theta_l) W||_tr,   f_t = loss_t + l2/2 ||w_t||^2,
 
+    ``loss="squared"``: ``||y_t - X_t w_t||^2 / (2N)``, ``grad f_t*`` one Cholesky solve;
+    ``loss="logistic"`` (the ICPR model; ``y`` in ``{-1, +1}``): ``mean log(1 + exp(-y_t * X_t w_t))``,
+    ``grad f_t*`` by ``newton_steps`` warm-started Newton steps (the first iterate gets 20 from 0).
     ``W`` of shape ``(T, P)`` (a row per task), ``theta`` of shape ``(L, T)`` (task memberships; rows of
-    ``W`` scaled task-wise by ``theta_l``). ``grad f*`` is one Cholesky solve per task, the dual variable of
-    group ``l`` lives in the spectral-norm ball, and its Bregman prox is :func:`spectral_bregman_prox`.
-    Differentiable in ``theta`` (and the data) by unrolling, like :func:`dual_fb`.
+    ``W`` scaled task-wise by ``theta_l``). The dual variable of group ``l`` lives in the spectral-norm
+    ball and its Bregman prox is :func:`spectral_bregman_prox`. Differentiable in ``theta`` (and the
+    data) by unrolling, like :func:`dual_fb`.
     """
     X, y = jnp.asarray(X), jnp.asarray(y)
     if X.ndim != 3 or y.shape != X.shape[:2]:
@@ -154,15 +189,29 @@ def task_fb(X, y, lam, num_iter: int, theta, *, l2: float, step=None, checkpoint
     if theta.ndim != 2 or theta.shape[1] != X.shape[0]:
         raise ValueError(f"theta must be (L, T) with T = {X.shape[0]} tasks, got {theta.shape}")
     lam = jnp.broadcast_to(jnp.asarray(lam, X.dtype), theta.shape[:1])
-    chol, c, mu = jax.vmap(lambda X_t, y_t: conjugate_parts(LeastSquares(X_t, y_t, l2=l2, lipschitz=1.0)))(X, y)
-    grad_conj = jax.vmap(lambda L_t, c_t, s_t: jsl.cho_solve((L_t, True), s_t + c_t))
+    W0 = jnp.zeros(X.shape[::2], X.dtype)
+    if loss == "squared":
+        chol, c, mu = jax.vmap(lambda X_t, y_t: conjugate_parts(LeastSquares(X_t, y_t, l2=l2, lipschitz=1.0)))(X, y)
+        solve = jax.vmap(lambda L_t, c_t, s_t: jsl.cho_solve((L_t, True), s_t + c_t))
+        grad_conj, mu_f = (lambda S, _: solve(chol, c, S)), jnp.min(mu)
+    elif loss == "logistic":
+        if not l2 > 0:
+            raise ValueError(f"loss='logistic' needs l2 > 0 (it makes f strongly convex), got {l2}")
+        y = eqx.error_if(y, ~jnp.all(jnp.abs(y) == 1), "task_fb: logistic labels y must be in {-1, +1}")
+        conj = lambda steps: jax.vmap(lambda X_t, y_t, s_t, w_t: _logistic_conjugate(X_t, y_t, l2, steps)(s_t, w_t))  # noqa: E731
+        grad_conj, mu_f = (lambda S, W: conj(newton_steps)(X, y, S, W)), l2
+        W0 = conj(20)(X, y, W0, W0)  # grad f*(0) = argmin f, from 0
+    else:
+        raise ValueError(f"loss must be 'squared' or 'logistic', got {loss!r}")
     A_op = lambda W: theta[:, :, None] * W[None]  # noqa: E731
-    primal = lambda U: grad_conj(chol, c, -jnp.sum(theta[:, :, None] * U, axis=0))  # noqa: E731
+    primal = lambda U, W: grad_conj(-jnp.sum(theta[:, :, None] * U, axis=0), W)  # noqa: E731
     if step is None:  # ||A_theta||^2 = max_t sum_l theta_{l,t}^2, mu_f = min_t mu_t
         norm_A = jax.lax.stop_gradient(jnp.max(jnp.sum(theta * theta, axis=0)))
-        step = jnp.min(mu) / (jax.lax.stop_gradient(jnp.max(lam)) * norm_A)
+        step = mu_f / (jax.lax.stop_gradient(jnp.max(lam)) * norm_A)
     v0 = jnp.zeros((theta.shape[0], *X.shape[::2]), X.dtype)
-    return _iterate(primal, A_op, lambda v: spectral_bregman_prox(v, lam), step, v0, num_iter, checkpoint_every, "task_fb")
+    prox = lambda v: spectral_bregman_prox(v, lam)  # noqa: E731
+    hint = "lam <= 0, bad data, or float32 with a large num_iter: see spectral_bregman_prox"
+    return _iterate(primal, A_op, prox, step, v0, W0, num_iter, checkpoint_every, "task_fb", hint)
 
 
 def bregman_argmin(F: LeastSquares, x, num_iter: int, psi="exp", **kwargs):

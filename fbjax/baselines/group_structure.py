@@ -71,18 +71,25 @@ def learn_group_structure(
 
 
 def learn_task_groups(
-    design, num_groups: int, lam: float, *, l2: float = 1e-1, num_iter: int = 100, outer_iter: int = 200,
-    step: float = 0.05, seed: int = 0, restarts: int = 1,
+    design, num_groups: int, lam: float, *, l2: float = 1e-1, loss: str = "squared", num_iter: int = 100,
+    outer_iter: int = 200, step: float = 0.05, seed: int = 0, restarts: int = 1,
 ) -> GroupResult:  # fmt: skip
     """Group the *tasks* (Frecon, Salzo & Pontil, ICPR 2020): ``theta`` of shape ``(L, T)``, one simplex
-    per task, lower level :func:`fbjax.baselines.bregman.task_fb` (trace norm per task group, squared
-    loss); the same projected gradient and restarts as :func:`learn_group_structure`; labels and ARI
-    are over tasks (``design`` from :func:`fbjax.data.multitask.task_clusters`)."""
+    per task, lower level :func:`fbjax.baselines.bregman.task_fb` (trace norm per task group, ``loss``
+    ``"squared"`` or ``"logistic"``); upper level the validation error of the same loss (mean squared
+    error / 2, or mean logistic loss). The same projected gradient and restarts as
+    :func:`learn_group_structure`; labels and ARI are over tasks (``design`` from
+    :func:`fbjax.data.multitask.task_clusters`, with ``classification=True`` for the logistic loss)."""
+    error = validation_error if loss == "squared" else validation_logloss
 
     def U(theta, X, y, Xv, yv):
-        return validation_error(task_fb(X, y, lam, num_iter, theta, l2=l2), Xv, yv)
+        return error(task_fb(X, y, lam, num_iter, theta, l2=l2, loss=loss), Xv, yv)
 
     return _projected_gradient(U, design, num_groups, design[0].shape[0], outer_iter, step, seed, restarts)
+
+
+def validation_logloss(W, X_val, y_val):
+    return jnp.mean(jnp.logaddexp(0.0, -y_val * jnp.einsum("tnp,tp->tn", X_val, W)))
 
 
 def _projected_gradient(U, design, num_groups, m, outer_iter, step, seed, restarts) -> GroupResult:

@@ -45,19 +45,23 @@ def group_tasks(
 
 def task_clusters(
     seed: int = 0, T: int = 60, N: int = 10, P: int = 20, L: int = 3, *, sigma: float = 0.1,
-    n_val: int = 25, n_test: int = 50,
+    n_val: int = 25, n_test: int = 50, classification: bool = False,
 ) -> MultiTaskDesign:  # fmt: skip
     """Tasks in ``L`` hidden clusters with a rank-one coefficient block each (the ICPR 2020 setting of
     task groups under a trace norm): ``w_t* = a_t v_l`` for the tasks ``t`` of cluster ``l`` (contiguous
     blocks of ``T // L``), ``v_l ~ N(0, I_P)``, ``a_t ~ N(0, 1)``. ``N < P`` by default, so a task
     alone is underdetermined and only its cluster's direction makes it learnable. Our choices: the
-    slides specify no synthetic design for this model."""
+    slides specify no synthetic design for this model. ``classification=True``: labels
+    ``sign(X_t w_t* + sigma eps)`` in ``{-1, +1}`` (the ICPR model's binary tasks)."""
     if not (1 <= L <= T):
         raise ValueError(f"need 1 <= L <= T, got L={L}, T={T}")
     rng = np.random.default_rng(seed)
     groups = np.minimum(np.arange(T) // (T // L), L - 1)
     W = rng.standard_normal(T)[:, None] * rng.standard_normal((L, P))[groups]
-    return _draw(rng, W, groups, sigma, (N, n_val, n_test))
+    d = _draw(rng, W, groups, sigma, (N, n_val, n_test))
+    if classification:
+        d = d._replace(**{k: np.where(getattr(d, k) >= 0, 1.0, -1.0) for k in ("y_train", "y_val", "y_test")})
+    return d
 
 
 def _draw(rng, W, groups, sigma, sizes) -> MultiTaskDesign:
