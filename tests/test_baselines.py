@@ -250,7 +250,7 @@ def test_spectral_bregman_prox_maps_singular_values(shape):
     assert bool(jnp.all(jnp.isfinite(g)))
 
 
-def _svt_fista(X, y, lam, groups, l2, loss="squared", iters=20000):
+def _svt_fista(X, y, lam, groups, l2, loss="squared", iters=4000):
     """Oracle for task_fb with a hard partition: FISTA with singular-value thresholding per task group."""
     T, N, P = X.shape
     curv = 1.0 if loss == "squared" else 0.25
