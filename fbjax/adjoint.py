@@ -17,10 +17,12 @@ Two paths with static shapes, so that everything jits and vmaps:
 
 ``"auto"`` picks the smallest power-of-two bucket that holds the candidate set (a ``lax.switch``)
 and falls back to CG when none does; under ``jax.vmap`` one bucket serves the whole batch, the one
-that holds the largest candidate set (:func:`batch_switch`). The switch has a price: on XLA:CPU the
-solve inside a many-branch conditional ran 2-3x slower than the same solve at top level. When the scale of the working set is known (outer loops, seed sweeps), pass a
-static ``max_support``: one gathered bucket of that size, with masked CG on all ``p`` coordinates
-only if the candidate set overflows it.
+that holds the largest candidate set (:func:`batch_switch`). The switch has a price on XLA:CPU: the
+untaken large buckets enlarge the program's temporary buffer past glibc's mmap threshold, and the
+taken branch then pays page faults on every call (about 2x at p = 3000; benchmarks/RESULTS.md).
+When the scale of the working set is known (outer loops, seed sweeps), pass a static ``max_support``:
+one gathered bucket of that size, with masked CG on all ``p`` coordinates only if the candidate set
+overflows it.
 """
 
 from __future__ import annotations
@@ -101,16 +103,22 @@ def reduced_adjoint(
         sizes = sizes + (p,)
 
     def dense(size):
-        return lambda ops: policy(ops[3], ops[2], dense_solver(*ops[:3], ops[3] != A_, ops[4], size))
+        def branch(ops):
+            F, y, z, codes, candidates, gamma = ops
+            return policy(codes, z, dense_solver(F, y, z, candidates, gamma, size))
+
+        return branch
 
     def cg(ops):
-        return policy(ops[3], ops[2], cg_solver(*ops[:3], ops[4]))
+        F, y, z, codes, _, gamma = ops
+        return policy(codes, z, cg_solver(F, y, z, gamma))
 
     branches = [dense(k) for k in sizes] + ([cg] if sizes[-1] < p else [])  # cg: larger than every bucket
-    operands = (F, y, z, codes, gamma)
+    candidates = codes != A_
+    operands = (F, y, z, codes, candidates, gamma)
     if len(branches) == 1:
         return branches[0](operands)
-    index = jnp.searchsorted(jnp.asarray(sizes), jnp.sum(codes != A_))
+    index = jnp.searchsorted(jnp.asarray(sizes), jnp.sum(candidates))
     return batch_switch(index, branches, operands)
 
 

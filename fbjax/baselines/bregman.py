@@ -93,10 +93,22 @@ def conjugate_parts(F: LeastSquares):
     return jsl.cho_factor(M, lower=True)[0], F.b @ A / n, mu_f
 
 
+def conjugate_solve(chol, c, s):
+    """``grad f*(s) = M^{-1}(s + c)`` from :func:`conjugate_parts`."""
+    return jsl.cho_solve((chol, True), s + c)
+
+
 def conjugate_gradient_map(F: LeastSquares):
     """``(grad f*, mu_f)`` for ``f = F``: ``grad f*(s) = M^{-1}(s + A^T b / n)``, ``M = hess F``."""
     chol, c, mu_f = conjugate_parts(F)
-    return (lambda s: jsl.cho_solve((chol, True), s + c)), mu_f
+    return (lambda s: conjugate_solve(chol, c, s)), mu_f
+
+
+def _default_step(mu_f, lam, theta=None):
+    """``beta = mu_f / (max_l lam_l ||A_theta||^2)`` with ``||A_theta||^2 = max_j sum_l theta_{l,j}^2`` (1 for
+    singleton groups), held fixed in autodiff."""
+    norm_A = 1.0 if theta is None else jnp.max(jnp.sum(theta * theta, axis=0))
+    return mu_f / jax.lax.stop_gradient(jnp.max(lam) * norm_A)
 
 
 def _iterate(primal, A_op, prox, step, v0, w0, num_iter, checkpoint_every, who, hint="lam <= 0 or bad data?"):
@@ -131,16 +143,15 @@ def dual_fb(F: LeastSquares, lam, num_iter: int, theta=None, *, step=None, check
     if theta is None:
         if lam.shape != (p,):
             raise ValueError(f"lam must have shape ({p},) for singleton groups, got {lam.shape}")
-        A_op, At_op, norm_A = (lambda w: w[:, None]), (lambda u: u[:, 0]), 1.0
+        A_op, At_op = (lambda w: w[:, None]), (lambda u: u[:, 0])
     else:
         theta = jnp.asarray(theta, F.A.dtype)
         if theta.ndim != 2 or theta.shape[1] != p or lam.shape not in ((), (theta.shape[0],)):
             raise ValueError(f"theta must be (L, {p}) and lam scalar or (L,), got {theta.shape} and {lam.shape}")
         lam = jnp.broadcast_to(lam, theta.shape[:1])
         A_op, At_op = (lambda w: theta * w[None, :]), (lambda u: jnp.sum(theta * u, axis=0))
-        norm_A = jax.lax.stop_gradient(jnp.max(jnp.sum(theta * theta, axis=0)))
     if step is None:
-        step = mu_f / (jax.lax.stop_gradient(jnp.max(lam)) * norm_A)
+        step = _default_step(mu_f, lam, theta)
     primal = lambda u, _: grad_conj(-At_op(u))  # noqa: E731
     w0 = jnp.zeros(p, F.A.dtype)
     return _iterate(primal, A_op, lambda v: bregman_prox(v, lam), step, jnp.zeros_like(A_op(w0)), w0, num_iter, checkpoint_every, "dual_fb")
@@ -192,8 +203,7 @@ def task_fb(
     W0 = jnp.zeros(X.shape[::2], X.dtype)
     if loss == "squared":
         chol, c, mu = jax.vmap(lambda X_t, y_t: conjugate_parts(LeastSquares(X_t, y_t, l2=l2, lipschitz=1.0)))(X, y)
-        solve = jax.vmap(lambda L_t, c_t, s_t: jsl.cho_solve((L_t, True), s_t + c_t))
-        grad_conj, mu_f = (lambda S, _: solve(chol, c, S)), jnp.min(mu)
+        grad_conj, mu_f = (lambda S, _: jax.vmap(conjugate_solve)(chol, c, S)), jnp.min(mu)
     elif loss == "logistic":
         if not l2 > 0:
             raise ValueError(f"loss='logistic' needs l2 > 0 (it makes f strongly convex), got {l2}")
@@ -205,9 +215,8 @@ def task_fb(
         raise ValueError(f"loss must be 'squared' or 'logistic', got {loss!r}")
     A_op = lambda W: theta[:, :, None] * W[None]  # noqa: E731
     primal = lambda U, W: grad_conj(-jnp.sum(theta[:, :, None] * U, axis=0), W)  # noqa: E731
-    if step is None:  # ||A_theta||^2 = max_t sum_l theta_{l,t}^2, mu_f = min_t mu_t
-        norm_A = jax.lax.stop_gradient(jnp.max(jnp.sum(theta * theta, axis=0)))
-        step = mu_f / (jax.lax.stop_gradient(jnp.max(lam)) * norm_A)
+    if step is None:  # the same formula with the task-wise theta; mu_f = min_t mu_t
+        step = _default_step(mu_f, lam, theta)
     v0 = jnp.zeros((theta.shape[0], *X.shape[::2]), X.dtype)
     prox = lambda v: spectral_bregman_prox(v, lam)  # noqa: E731
     hint = "lam <= 0, bad data, or float32 with a large num_iter: see spectral_bregman_prox"
