@@ -26,6 +26,8 @@ from typing import Any
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 from fbjax import weights as _w
 from fbjax.adjoint import reduced_adjoint
@@ -42,21 +44,25 @@ _NOT_CONVERGED = (
 
 @eqx.filter_jit
 def adjoint_selection(
-    F, x, y, z, gamma, psi="exp", policy="sc", biactive_rtol=BIACTIVE_RTOL, adjoint="auto", max_support=None, grad=None
-):
+    F, x, y, z, gamma, psi="exp", policy="sc", biactive_rtol=BIACTIVE_RTOL, adjoint="auto", max_support=None, grad=None,
+    biactive_floor=0.0,
+):  # fmt: skip
     """Alg. 1, Phases 1-3 at ``y = S(x)``: returns ``(codes, sigma, q)``; ``grad = grad F(y)`` if known."""
     u, v = forward_map(F, x, y, gamma, psi, grad)
-    codes = partition(u, v, biactive_rtol)
+    codes = partition(u, v, biactive_rtol, biactive_floor)
     sigma, q = reduced_adjoint(resolve_policy(policy), F, y, z, codes, gamma, adjoint, max_support=max_support)
     return codes, sigma, q
 
 
 @eqx.filter_jit
 def solution_vjp(
-    F, x, y, z, gamma, psi="exp", policy="sc", biactive_rtol=BIACTIVE_RTOL, adjoint="auto", max_support=None, grad=None
-):
+    F, x, y, z, gamma, psi="exp", policy="sc", biactive_rtol=BIACTIVE_RTOL, adjoint="auto", max_support=None, grad=None,
+    biactive_floor=0.0,
+):  # fmt: skip
     """Cotangents ``(F_bar, x_bar)`` of ``S`` at ``y = S(x)`` for ``z = grad_y L`` (Alg. 1)."""
-    _, sigma, q = adjoint_selection(F, x, y, z, gamma, psi, policy, biactive_rtol, adjoint, max_support, grad)
+    _, sigma, q = adjoint_selection(
+        F, x, y, z, gamma, psi, policy, biactive_rtol, adjoint, max_support, grad, biactive_floor
+    )
     x_bar = gamma * _w.derivative(_w.resolve(psi), x) * sigma * q
     _, pull = jax.vjp(lambda F_: F_.grad(y), F)
     (F_bar,) = pull(gamma * q)
@@ -71,34 +77,38 @@ class _Config:
     max_iter: int | None
     solver: str
     biactive_rtol: float
+    biactive_floor: float
     adjoint: str
     max_support: int | None
     throw: bool
 
 
-def _run(cfg: _Config, F_static, F_dyn, x, y0, gamma):
+def _run(cfg: _Config, F_static, F_dyn, x, y0, steps):
     F = eqx.combine(F_dyn, F_static)
     kwargs = {} if cfg.max_iter is None else {"max_iter": cfg.max_iter}
-    sol = pick_solver(F, cfg.solver)(F, _w.weights(cfg.psi, x), y0, gamma, cfg.tol, **kwargs)
+    sol = pick_solver(F, cfg.solver)(F, _w.weights(cfg.psi, x), y0, steps[0], cfg.tol, **kwargs)
     y = eqx.error_if(sol.y, ~sol.converged, _NOT_CONVERGED) if cfg.throw else sol.y
     return y, sol.grad
 
 
-def _solve(cfg: _Config, F_static, F_dyn, x, y0, gamma):
-    return _run(cfg, F_static, F_dyn, x, y0, gamma)[0]
+def _solve(cfg: _Config, F_static, F_dyn, x, y0, steps):
+    """``steps = (gamma, partition_gamma)``: the solver's FB step and the step the backward reads at."""
+    return _run(cfg, F_static, F_dyn, x, y0, steps)[0]
 
 
-def _fwd(cfg, F_static, F_dyn, x, y0, gamma):
-    y, grad = _run(cfg, F_static, F_dyn, x, y0, gamma)
-    return y, (F_dyn, x, y, gamma, grad)
+def _fwd(cfg, F_static, F_dyn, x, y0, steps):
+    y, grad = _run(cfg, F_static, F_dyn, x, y0, steps)
+    return y, (F_dyn, x, y, steps[1], grad)
 
 
 def _bwd(cfg, F_static, res, z):
-    F_dyn, x, y, gamma, grad = res
+    # Only the partition depends on the step: q scales as 1 / gamma, so gamma q and x_bar do not.
+    F_dyn, x, y, gamma_p, grad = res
     F = eqx.combine(F_dyn, F_static)
     F_bar, x_bar = solution_vjp(
-        F, x, y, z, gamma, cfg.psi, cfg.policy, cfg.biactive_rtol, cfg.adjoint, cfg.max_support, grad
-    )
+        F, x, y, z, gamma_p, cfg.psi, cfg.policy, cfg.biactive_rtol, cfg.adjoint, cfg.max_support, grad,
+        cfg.biactive_floor,
+    )  # fmt: skip
     F_bar_dyn, _ = eqx.partition(F_bar, eqx.is_array)
     return F_bar_dyn, x_bar, None, None
 
@@ -108,10 +118,10 @@ _argmin.defvjp(_fwd, _bwd)
 
 
 @eqx.filter_jit
-def _argmin_jit(cfg, F, x, y0, gamma):
+def _argmin_jit(cfg, F, x, y0, steps):
     """Compiled once per configuration, so eager calls (and FD loops) reuse it; inlined under jit."""
     F_dyn, F_static = eqx.partition(F, eqx.is_array)
-    return _argmin(cfg, F_static, F_dyn, x, y0, gamma)
+    return _argmin(cfg, F_static, F_dyn, x, y0, steps)
 
 
 def argmin(
@@ -126,6 +136,8 @@ def argmin(
     gamma=None,
     y0=None,
     biactive_rtol=BIACTIVE_RTOL,
+    biactive_floor=0.0,
+    partition_gamma=None,
     adjoint="auto",
     max_support=None,
     throw=True,
@@ -145,6 +157,13 @@ def argmin(
       gamma: FB step in ``(0, 1/Lambda_F)``; default ``0.99 / F.lipschitz``.
       y0: warm start (no gradient flows into it).
       biactive_rtol: relative biactive band of :func:`fbjax.fb.partition` (default 0.1).
+      biactive_floor: floor of the band's scale, ``rtol * max(|v|, u, floor)`` (default 0: scale-free;
+        1 is the setting behind the paper's published tables, see :mod:`fbjax.fb`).
+      partition_gamma: the step ``> 0`` at which the backward reads the partition, ``H(x, y)`` with
+        this step instead of ``gamma`` (default: ``gamma``). The hypergradient depends on it only
+        through the band: the reduced adjoint's ``gamma q`` does not depend on the step, and with
+        ``biactive_floor = 0`` neither does the band on zero coordinates. The paper's code reads the
+        partition at ``1 / max_j ||A_j||^2 / n`` (``fbjax.experiments.bilevel``).
       adjoint: reduced solve, ``"auto"``, ``"dense"`` (gathered block) or ``"cg"`` (masked CG on all p).
       max_support: static size of the one gathered bucket for the reduced solve (skips the bucket
         switch of ``"auto"``; faster on CPU and under ``vmap``); larger working sets fall back to CG.
@@ -152,6 +171,9 @@ def argmin(
         iterate silently - use :func:`fbjax.solve` to get the certificate instead.
     """
     x, y0 = validate(F, x, y0)
+    for name, val in (("biactive_rtol", biactive_rtol), ("biactive_floor", biactive_floor)):
+        if not (np.isfinite(val) and val >= 0):
+            raise ValueError(f"fbjax.argmin: {name} must be a finite number >= 0, got {val!r}")
     gamma = default_gamma(F) if gamma is None else check_gamma(F, gamma)
     cfg = _Config(
         psi=_w.resolve(psi),
@@ -160,9 +182,17 @@ def argmin(
         max_iter=max_iter,
         solver=solver,
         biactive_rtol=float(biactive_rtol),
+        biactive_floor=float(biactive_floor),
         adjoint=adjoint,
         max_support=None if max_support is None else int(max_support),
         throw=bool(throw),
     )
     pick_solver(F, solver)  # fail early on a bad solver name / unsupported design
-    return _argmin_jit(cfg, F, x, y0, jax.lax.stop_gradient(gamma))
+    if partition_gamma is None:
+        gamma_p = gamma
+    else:
+        gamma_p = jnp.asarray(partition_gamma, gamma.dtype)
+        bad = ~((gamma_p > 0) & jnp.isfinite(gamma_p))
+        gamma_p = eqx.error_if(gamma_p, bad, "fbjax.argmin: partition_gamma must be finite and > 0")
+    steps = (jax.lax.stop_gradient(gamma), jax.lax.stop_gradient(gamma_p))
+    return _argmin_jit(cfg, F, x, y0, steps)

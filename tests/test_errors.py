@@ -97,3 +97,13 @@ def test_non_converged_solve_is_reported(solver):
         jax.jit(jax.grad(lambda x: jnp.sum(fbjax.argmin(F, x, max_iter=1, tol=1e-14, solver=solver) ** 2)))(x)
     y = fbjax.argmin(F, x, max_iter=1, tol=1e-14, solver=solver, throw=False)  # documented opt-out
     assert bool(jnp.all(jnp.isfinite(y)))
+
+
+def test_bad_band_settings():
+    F, x, _, _ = random_problem(0)
+    for kw in (dict(biactive_rtol=-0.1), dict(biactive_floor=-1.0), dict(biactive_floor=float("nan"))):
+        with pytest.raises(ValueError, match=next(iter(kw))):
+            fbjax.argmin(F, x, **kw)
+    for step in (0.0, -1.0, float("inf")):
+        with pytest.raises(RuntimeError, match="partition_gamma must be finite and > 0"):
+            jax.grad(lambda x: jnp.sum(fbjax.argmin(F, x, partition_gamma=step) ** 2))(x)

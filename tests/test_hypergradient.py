@@ -252,3 +252,30 @@ def test_static_max_support_matches_auto(max_support):
     F, x, y, z, _ = degenerate_instance(1)
     L_grad = lambda **kw: jax.grad(lambda x: jnp.vdot(z, fbjax.argmin(F, x, tol=TOL, max_iter=100_000, **kw)))(x)  # noqa: E731
     np.testing.assert_allclose(L_grad(max_support=max_support), L_grad(), rtol=1e-9, atol=1e-12)
+
+
+def test_partition_gamma_changes_only_the_band():
+    """The backward's step enters only through the band: with the exact partition any step gives the
+    same hypergradient; with a band, a larger step widens it on small active coordinates."""
+    F, x, A_val, b_val = nondegenerate("ls", False)
+    L = upper("ls", A_val, b_val)
+    g0 = fbjax.solvers.default_gamma(F)
+
+    def grad(policy, **kw):
+        return jax.grad(lambda x: L(fbjax.argmin(F, x, policy=policy, tol=TOL, max_iter=100_000, **kw)))(x)
+
+    for policy in ("sc", "null"):
+        ref = grad(policy, biactive_rtol=0.0)
+        for c in (0.3, 10.0):
+            other = grad(policy, biactive_rtol=0.0, partition_gamma=c * g0)
+            np.testing.assert_allclose(other, ref, rtol=1e-9, atol=1e-14)
+    # an active coordinate is biactive in the band iff |y_i| <= rtol / (1 - rtol) * step * psi(x_i)
+    y = fbjax.solve(F, x, tol=TOL, max_iter=100_000).y
+    active = np.flatnonzero(np.asarray(y) != 0)
+    ratio = np.abs(np.asarray(y)[active]) / np.exp(np.asarray(x)[active])
+    i = active[np.argmin(ratio)]
+    step = 1.01 * ratio.min() * (1 - 0.1) / 0.1  # just inside the band at this step
+    assert step > g0  # outside the band at the FB step (the instance is non-degenerate) ...
+    ref = grad("null")
+    wide = grad("null", partition_gamma=step)  # ... inside at the larger step: null drops it
+    assert abs(float(ref[i])) > 1e-6 and float(wide[i]) == 0.0

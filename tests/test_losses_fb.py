@@ -75,3 +75,14 @@ def test_psi_variants():
     y_cb = fbjax.argmin(F, x, psi=lambda t: jnp.exp(t))
     np.testing.assert_allclose(y_sp, y_exp, atol=1e-9)
     np.testing.assert_allclose(y_cb, y_exp, atol=1e-12)
+
+
+def test_band_floor_and_scale():
+    """``rtol * max(|v|, u, floor)``: floor 0 is scale-free, floor 1 makes the band absolute below 1."""
+    u = jnp.array([0.05, 0.05, 0.5, 2.0])
+    v = jnp.array([0.12, -0.01, 0.47, 2.3])  # gaps 0.07, 0.04, 0.03, 0.3
+    assert list(np.asarray(fbjax.partition(u, v))) == [I_PLUS, A_, B_PLUS, I_PLUS]
+    assert list(np.asarray(fbjax.partition(u, v, biactive_floor=1.0))) == [B_PLUS, B_MINUS, B_PLUS, I_PLUS]
+    for c in (1e-3, 7.0):  # same partition for every step scale without a floor, not with one
+        assert list(np.asarray(fbjax.partition(c * u, c * v))) == list(np.asarray(fbjax.partition(u, v)))
+    assert list(np.asarray(fbjax.partition(7 * u, 7 * v, biactive_floor=1.0))) == [I_PLUS, A_, B_PLUS, I_PLUS]

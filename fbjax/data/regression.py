@@ -15,26 +15,26 @@ def three_group(
 ) -> RegressionDesign:
     """Experiment 2 (Table 1): signal, correlated-noise and pure-noise features, 60/20/20 split.
 
-    ``n = round(n_over_p * p)`` samples in all; ``k = max(round(sparsity * p), 1)`` signal columns
-    with ``beta = +-1``; ``k`` correlated-noise columns ``corr * A_sig,j + sqrt(1 - corr^2) xi_j``
-    (zero coefficient); the rest i.i.d. noise columns; ``b = A beta + noise * eps``;
-    ``l2 = 1/n_train``. The paper names the groups, the correlation 0.7 and the noise 0.1; the
-    pairing of one correlated column per signal column, the +-1 coefficients and ``n`` counting
-    all three splits are choices made here.
+    Draw for draw the paper code's ``make_three_group_dataset`` (``expes_fb/expe2_feature_resolution``)
+    with ``rng = default_rng(seed)``: ``n = int(n_over_p * p)`` samples in all; ``k = max(int(sparsity *
+    p), 2)`` signal columns with ``beta = +-1``; ``c = min(2k, p - k - 1)`` correlated-noise columns
+    ``corr * A_sig,(j mod k) + sqrt(1 - corr^2) xi_j`` (zero coefficient); the rest i.i.d. noise columns;
+    ``b = A beta + noise * eps``; sorted 60/20/20 row split; ``l2 = 1/n_train``.
     """
-    if not 0 < sparsity < 1 / 2:
-        raise ValueError(f"sparsity must lie in (0, 0.5), got {sparsity}")
-    n = int(round(n_over_p * p))
-    k = max(int(round(sparsity * p)), 1)
+    if not 0 < sparsity < 1 / 3:
+        raise ValueError(f"sparsity must lie in (0, 1/3), got {sparsity}")
+    n = int(n_over_p * p)
+    k = max(int(sparsity * p), 2)
+    c = min(2 * k, p - k - 1)
     rng = np.random.default_rng(seed)
     sig = rng.standard_normal((n, k))
-    cor = corr * sig + np.sqrt(1.0 - corr**2) * rng.standard_normal((n, k))
-    A = np.concatenate([sig, cor, rng.standard_normal((n, p - 2 * k))], axis=1)
+    cor = corr * sig[:, np.arange(c) % k] + np.sqrt(1.0 - corr**2) * rng.standard_normal((n, c))
+    A = np.concatenate([sig, cor, rng.standard_normal((n, p - k - c))], axis=1)
     beta = np.zeros(p)
     beta[:k] = rng.choice([-1.0, 1.0], size=k)
     b = A @ beta + noise * rng.standard_normal(n)
-    parts = split(A, b, rng)
-    groups = {"signal": np.arange(k), "corr": np.arange(k, 2 * k), "noise": np.arange(2 * k, p)}
+    parts = split(A, b, rng, sort=True)
+    groups = {"signal": np.arange(k), "corr": np.arange(k, k + c), "noise": np.arange(k + c, p)}
     return RegressionDesign(**parts, beta=beta, groups=groups, l2=1.0 / parts["A_train"].shape[0], seed=seed)
 
 

@@ -87,12 +87,17 @@ class CalibratedDesign(RegressionDesign):
     rho: float = None
 
 
-def split(A, b, rng, fractions=(0.6, 0.2)):
-    """Random 60/20/20 row split (by one permutation from ``rng``): ``dict`` of the six arrays."""
+def split(A, b, rng, fractions=(0.6, 0.2), sort=False):
+    """Random 60/20/20 row split (by one permutation from ``rng``): ``dict`` of the six arrays.
+
+    ``sort``: rows of each part in increasing index order, as the paper code's splits.
+    """
     n = A.shape[0]
     perm = rng.permutation(n)
     n_tr, n_val = int(round(fractions[0] * n)), int(round(fractions[1] * n))
     tr, val, te = perm[:n_tr], perm[n_tr : n_tr + n_val], perm[n_tr + n_val :]
+    if sort:
+        tr, val, te = np.sort(tr), np.sort(val), np.sort(te)
     return dict(A_train=A[tr], b_train=b[tr], A_val=A[val], b_val=b[val], A_test=A[te], b_test=b[te])
 
 

@@ -96,11 +96,21 @@ def aip(exp, store) -> str:
 TABLES = {"table1": table1, "table2": table2, "table3": table3, "aip-regression": aip}
 
 
+BAND_NOTES = {
+    "published": "'published', 0.1 on the scale max(|v|, u, 1) read at the paper code's step "
+    "1 / max_j ||A_j||^2 / n, the partition that produced the paper's tables (`--band scale-free` for the "
+    "scale-free band)",
+    "scale-free": "'scale-free', 0.1 on the scale max(|v|, u) read at the FB step (fbjax's default; the "
+    "paper's tables were produced with `--band published`)",
+}
+
+
 def markdown(exp, store, wall_s=None) -> str:
     runs = len(store.select(experiment=exp.name))
     head = f"## {exp.name}\n\n{exp.note}\n\n{len(exp.configs)} configurations x {exp.seeds} seeds x {len(exp.methods)} methods ({runs} runs on disk)"
     if wall_s is not None:
         head += f"; wall time of this invocation {wall_s:.0f} s"
+    head += f". Biactive band: {BAND_NOTES[exp.settings.band]}"
     return head + ".\n\n" + TABLES[exp.name](exp, store) + "\n"
 
 

@@ -3,6 +3,8 @@ method) over all seeds, appended to ``runs.jsonl`` as soon as it finishes (resum
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import sys
 import time
@@ -14,11 +16,29 @@ SCALARS = ("best_val_loss", "f1", "hid_recall", "test_mse", "nmse_val", "nmse_te
            "grad_norm_k0", "nnz")  # fmt: skip
 
 
+def check_settings(exp, out: str) -> None:
+    """Record ``exp.settings`` in ``out/settings.json``; refuse to resume a folder run with others."""
+    path = os.path.join(out, "settings.json")
+    mine = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(exp.settings).items()}
+    if os.path.exists(path):
+        with open(path) as f:
+            theirs = json.load(f)
+        diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
+        if diff:
+            what = ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
+            raise ValueError(f"{out} holds results run with other settings ({what}); use another --out or delete it")
+        return
+    os.makedirs(out, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(mine, f, indent=1)
+
+
 def run(exp, out: str, how: str = "auto", progress: bool = True) -> RunStore:
     import jax
     from tqdm import tqdm
 
     jax.config.update("jax_enable_x64", True)
+    check_settings(exp, out)
     store = RunStore(os.path.join(out, "runs.jsonl"))
     seeds = list(range(exp.seeds))
     blocks = [(c, m) for c in exp.configs for m in exp.methods]
