@@ -90,11 +90,13 @@ class CalibratedDesign(RegressionDesign):
 def split(A, b, rng, fractions=(0.6, 0.2), sort=False):
     """Random 60/20/20 row split (by one permutation from ``rng``): ``dict`` of the six arrays.
 
-    ``sort``: rows of each part in increasing index order, as the paper code's splits.
+    ``sort``: the paper code's splits, part sizes ``int(fraction * n)`` (truncated, not rounded) and rows
+    of each part in increasing index order.
     """
     n = A.shape[0]
     perm = rng.permutation(n)
-    n_tr, n_val = int(round(fractions[0] * n)), int(round(fractions[1] * n))
+    size = (lambda f: int(f * n)) if sort else (lambda f: int(round(f * n)))  # noqa: E731
+    n_tr, n_val = size(fractions[0]), size(fractions[1])
     tr, val, te = perm[:n_tr], perm[n_tr : n_tr + n_val], perm[n_tr + n_val :]
     if sort:
         tr, val, te = np.sort(tr), np.sort(val), np.sort(te)
@@ -131,7 +133,7 @@ def calibrated_degenerate(
     beta[signal] = beta_std * rng.choice([-1.0, 1.0], size=signal.size)
     b = A @ beta + sigma * rng.standard_normal(n)
 
-    parts = split(A, b, rng)
+    parts = split(A, b, rng, sort=True)
     A_tr, b_tr = parts["A_train"], parts["b_train"]
     l2 = 1.0 / A_tr.shape[0]
 
