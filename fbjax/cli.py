@@ -42,8 +42,7 @@ def starvation_at_x0(design, policies=("null", "sc")) -> dict:
     from fbjax.experiments.bilevel import Settings
 
     F = design.lower_level()
-    box = jnp.log(design.alpha_max) + jnp.asarray(Settings().box)
-    x0 = jnp.clip(jnp.asarray(design.x0), *box)  # projected onto the box first, as the paper code does
+    x0 = jnp.clip(jnp.asarray(design.x0), *Settings().box_bounds(design.alpha_max))  # as the paper code does
     y0 = fbjax.solve(F, x0).y
     hid = design.groups["hid"]
     out = {"val_loss": float(design.validation_loss(y0))}

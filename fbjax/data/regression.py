@@ -33,7 +33,7 @@ def three_group(
     beta = np.zeros(p)
     beta[:k] = rng.choice([-1.0, 1.0], size=k)
     b = A @ beta + noise * rng.standard_normal(n)
-    parts = split(A, b, rng, sort=True)
+    parts = split(A, b, rng, paper_code=True)
     groups = {"signal": np.arange(k), "corr": np.arange(k, k + c), "noise": np.arange(k + c, p)}
     return RegressionDesign(**parts, beta=beta, groups=groups, l2=1.0 / parts["A_train"].shape[0], seed=seed)
 

@@ -87,18 +87,18 @@ class CalibratedDesign(RegressionDesign):
     rho: float = None
 
 
-def split(A, b, rng, fractions=(0.6, 0.2), sort=False):
+def split(A, b, rng, fractions=(0.6, 0.2), paper_code=False):
     """Random 60/20/20 row split (by one permutation from ``rng``): ``dict`` of the six arrays.
 
-    ``sort``: the paper code's splits, part sizes ``int(fraction * n)`` (truncated, not rounded) and rows
-    of each part in increasing index order.
+    ``paper_code``: the paper code's splits, part sizes ``int(fraction * n)`` (truncated, not rounded)
+    and rows of each part in increasing index order.
     """
     n = A.shape[0]
     perm = rng.permutation(n)
-    size = (lambda f: int(f * n)) if sort else (lambda f: int(round(f * n)))  # noqa: E731
+    size = (lambda f: int(f * n)) if paper_code else (lambda f: int(round(f * n)))  # noqa: E731
     n_tr, n_val = size(fractions[0]), size(fractions[1])
     tr, val, te = perm[:n_tr], perm[n_tr : n_tr + n_val], perm[n_tr + n_val :]
-    if sort:
+    if paper_code:
         tr, val, te = np.sort(tr), np.sort(val), np.sort(te)
     return dict(A_train=A[tr], b_train=b[tr], A_val=A[val], b_val=b[val], A_test=A[te], b_test=b[te])
 
@@ -133,7 +133,7 @@ def calibrated_degenerate(
     beta[signal] = beta_std * rng.choice([-1.0, 1.0], size=signal.size)
     b = A @ beta + sigma * rng.standard_normal(n)
 
-    parts = split(A, b, rng, sort=True)
+    parts = split(A, b, rng, paper_code=True)
     A_tr, b_tr = parts["A_train"], parts["b_train"]
     l2 = 1.0 / A_tr.shape[0]
 

@@ -32,6 +32,9 @@ SUPPORT_THRESHOLD = 1e-10
 ARRAYS = ("A_train", "b_train", "A_val", "b_val", "A_test", "b_test", "beta", "x0", "hid")
 
 
+BANDS = ("published", "scale-free")
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """The paper code's settings (Table 3 defaults)."""
@@ -52,6 +55,14 @@ class Settings:
     # read at the FB step (fbjax's default and the paper code's current one).
     band: str = "published"
     biactive_rtol: float = 0.1
+
+    def __post_init__(self):
+        if self.band not in BANDS:
+            raise ValueError(f"unknown band {self.band!r}; choose from {BANDS}")
+
+    def box_bounds(self, alpha_max):
+        """``(lower, upper)`` of the paper code's box ``log(alpha_max) + box`` for ``x = log(alpha)``."""
+        return jnp.log(alpha_max) + self.box[0], jnp.log(alpha_max) + self.box[1]
 
 
 def stack(designs, x0=None) -> dict:
@@ -81,19 +92,15 @@ def f1_score(y, beta, threshold=SUPPORT_THRESHOLD):
     return 2 * tp / jnp.maximum(jnp.sum(est) + jnp.sum(true), 1)
 
 
-BANDS = ("published", "scale-free")
-
-
 def band_kwargs(s: Settings, A, exact: bool = False) -> dict:
     """``fbjax.argmin`` keywords of the band ``s.band``; ``exact``: no band (the sparse-ho library)."""
     if exact:
         return dict(biactive_rtol=0.0)
     if s.band == "scale-free":
         return dict(biactive_rtol=s.biactive_rtol)
-    if s.band == "published":  # sparse_ho/algo/implicit_variational.py: _resolve_gamma, scale_floor=1.0
-        step = 1 / jnp.max(jnp.sum(A**2, axis=0) / A.shape[0])
-        return dict(biactive_rtol=s.biactive_rtol, biactive_floor=1.0, partition_gamma=step)
-    raise ValueError(f"unknown band {s.band!r}; choose from {BANDS}")
+    # "published": sparse_ho/algo/implicit_variational.py, _resolve_gamma and scale_floor=1.0
+    step = 1 / jnp.max(jnp.sum(A**2, axis=0) / A.shape[0])
+    return dict(biactive_rtol=s.biactive_rtol, biactive_floor=1.0, partition_gamma=step)
 
 
 def run_one(method: str, s: Settings, data: dict) -> dict:
@@ -101,7 +108,7 @@ def run_one(method: str, s: Settings, data: dict) -> dict:
     p = data["beta"].shape[0]
     F = fbjax.LeastSquares(data["A_train"], data["b_train"], l2=data["l2"])
     alpha_max = data["alpha_max"]
-    lower, upper = jnp.log(alpha_max) + s.box[0], jnp.log(alpha_max) + s.box[1]
+    lower, upper = s.box_bounds(alpha_max)
     val = lambda y: jnp.mean((data["A_val"] @ y - data["b_val"]) ** 2)  # noqa: E731
     support = s.max_support or max(32, p // 2)
     solve = lambda x, y0, tol=None: jax.lax.stop_gradient(fbjax.solve(F, x, y0=y0, tol=tol, solver=s.solver).y)  # noqa: E731
