@@ -10,19 +10,20 @@ Two paths with static shapes, so that everything jits and vmaps:
   ``S`` a policy can choose) into a static bucket of size ``k`` (a power of two). For ``k <= 128``
   form ``[hess F]_{K,K}`` once and solve each masked system ``m m^T * H_K + diag(1 - m)`` by
   Cholesky (lineax); for larger buckets run CG on the gathered block operator
-  (``A_K^T W A_K v / n + l2 v`` for linear models: ``O(n k)`` per product instead of ``O(n k^2)`` to
-  form the block). Never ``p x p``.
+  (``A_K^T W A_K v / n + l2 v`` for linear models, gathered and applied in pages of 128 columns
+  with the pages past ``|K|`` skipped: ``O(n |K|)`` per product, not ``O(n k)`` nor ``O(n k^2)``).
+  Never ``p x p``.
 - ``"cg"``: conjugate gradients (lineax) on the masked operator
   ``v -> m * gamma hvp(m * v) + (1 - m) * v`` with right-hand side ``-m * z``; matrix-free.
 
-``"auto"`` picks the smallest power-of-two bucket that holds the candidate set (a ``lax.switch``)
-and falls back to CG when none does; under ``jax.vmap`` one bucket serves the whole batch, the one
-that holds the largest candidate set (:func:`batch_switch`). The switch has a price on XLA:CPU: the
-untaken large buckets enlarge the program's temporary buffer past glibc's mmap threshold, and the
-taken branch then pays page faults on every call (about 2x at p = 3000; benchmarks/RESULTS.md).
-When the scale of the working set is known (outer loops, seed sweeps), pass a static ``max_support``:
-one gathered bucket of that size, with masked CG on all ``p`` coordinates only if the candidate set
-overflows it.
+``"auto"`` picks the smallest bucket that holds the candidate set (a ``lax.switch`` over
+:func:`buckets_for`) and falls back to CG over all ``p`` when none does; under ``jax.vmap`` one
+bucket serves the whole batch, the one that holds the largest candidate set
+(:func:`fbjax._batching.batch_switch`). CG buckets stop at ``p / 2``: a gathered ``n x k`` block
+near ``n x p`` would cost as much as CG over all ``p`` and would enlarge the program's temporary
+buffer past glibc's mmap threshold, so that every call pays page faults (benchmarks/RESULTS.md).
+A static ``max_support`` replaces the buckets by one gathered bucket of that size (masked CG on
+all ``p`` coordinates if the candidate set overflows it).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import lineax as lx
 
+from fbjax._batching import batch_switch
 from fbjax.coderivative import Policy
 from fbjax.fb import A_
 from fbjax.losses import SmoothLoss
@@ -52,7 +54,8 @@ def dense_solver(F: SmoothLoss, y, z, candidates, gamma, size: int):
     """``sigma -> q`` on the gathered block of ``candidates``: Cholesky for small buckets, CG on the
     gathered block operator for large ones. ``size`` is the static bucket (``>= candidates.sum()``)."""
     idx = jnp.nonzero(candidates, size=size, fill_value=0)[0]
-    valid = jnp.arange(size) < jnp.sum(candidates)
+    count = jnp.sum(candidates)
+    valid = jnp.arange(size) < count
     rhs_k = -z[idx]
 
     if size <= CHOLESKY_MAX:
@@ -64,7 +67,7 @@ def dense_solver(F: SmoothLoss, y, z, candidates, gamma, size: int):
             return lx.linear_solve(op, jnp.where(m, rhs_k, 0), lx.Cholesky()).value
 
     else:
-        mv = F.hess_block_matvec(y, idx)
+        mv = F.hess_block_matvec(y, idx, count)
 
         def solve_k(m):
             return masked_cg(lambda v: gamma * mv(v), m.astype(z.dtype), rhs_k)
@@ -82,7 +85,10 @@ def cg_solver(F: SmoothLoss, y, z, gamma):
 
 
 def buckets_for(p: int, buckets=BUCKETS) -> tuple[int, ...]:
-    return tuple(sorted({min(k, p) for k in buckets}))
+    """The gathered buckets ``"auto"`` uses for ``p`` coordinates: every Cholesky size (capped at ``p``)
+    and the CG sizes up to ``p / 2``; larger working sets go to masked CG over all ``p`` (at most 2x the
+    gathered work there, and no ``n x k`` copy of ``A`` enlarging the program's buffer)."""
+    return tuple(sorted({min(k, p) for k in buckets if k <= CHOLESKY_MAX or 2 * k <= p}))
 
 
 def reduced_adjoint(
@@ -97,10 +103,12 @@ def reduced_adjoint(
     if max_support is not None:
         if int(max_support) < 1:
             raise ValueError(f"max_support must be a positive int, got {max_support}")
-        buckets = (int(max_support),)
-    sizes = buckets_for(p, buckets)
-    if method == "dense" and sizes[-1] < p:
-        sizes = sizes + (p,)
+        sizes = (min(int(max_support), p),)
+    else:
+        sizes = buckets_for(p, buckets)
+    overflow = not sizes or sizes[-1] < p  # some candidate sets fit no bucket
+    if method == "dense" and overflow:
+        sizes, overflow = sizes + (p,), False
 
     def dense(size):
         def branch(ops):
@@ -113,36 +121,10 @@ def reduced_adjoint(
         F, y, z, codes, _, gamma = ops
         return policy(codes, z, cg_solver(F, y, z, gamma))
 
-    branches = [dense(k) for k in sizes] + ([cg] if sizes[-1] < p else [])  # cg: larger than every bucket
+    branches = [dense(k) for k in sizes] + ([cg] if overflow else [])  # cg: larger than every bucket
     candidates = codes != A_
     operands = (F, y, z, codes, candidates, gamma)
     if len(branches) == 1:
         return branches[0](operands)
     index = jnp.searchsorted(jnp.asarray(sizes), jnp.sum(candidates))
     return batch_switch(index, branches, operands)
-
-
-def batch_switch(index, branches, operands):
-    """``lax.switch(index, branches, operands)`` that, under ``jax.vmap``, runs one branch for the batch.
-
-    A plain switch with a batched index becomes a ``select`` of every branch. The buckets are nested
-    (bucket ``j`` holds every candidate set that bucket ``i <= j`` holds), so the largest index over
-    the batch is correct for every member: this rule takes it and runs that one branch, vmapped. It
-    saves the other branches' work, and it avoids a jaxlib 0.10 deadlock: the branches' batched
-    Cholesky factorisations ran side by side and blocked every thread of a 2-thread XLA:CPU pool
-    (tests/test_batched_lapack.py). One vmap level per recursion, so nested vmaps work too.
-    """
-
-    @jax.custom_batching.custom_vmap
-    def switch(index, operands):
-        return jax.lax.switch(index, branches, operands)
-
-    @switch.def_vmap
-    def rule(axis_size, in_batched, index, operands):
-        index = jnp.max(index) if in_batched[0] else index
-        axes = jax.tree.map(lambda b: 0 if b else None, in_batched[1])
-        batched = [lambda ops, f=f: jax.vmap(f, in_axes=(axes,), axis_size=axis_size)(ops) for f in branches]
-        out = batch_switch(index, batched, operands)
-        return out, jax.tree.map(lambda _: True, out)
-
-    return switch(index, operands)

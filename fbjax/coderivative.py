@@ -68,14 +68,14 @@ class SignConsistent(eqx.Module):
         def contradicted(sigma, q):
             return biactive & (sigma != 0) & (sigma * q <= 0)
 
-        def body(state):
-            sigma, _, drop = state
+        def body(state):  # one solve site: the adjoint solver is traced (compiled) once
+            sigma, _, drop, _ = state
             sigma = jnp.where(drop, 0, sigma)
             q = solve(sigma)
-            return sigma, q, contradicted(sigma, q)
+            return sigma, q, contradicted(sigma, q), False
 
-        q = solve(sigma)
-        sigma, q, _ = jax.lax.while_loop(lambda s: jnp.any(s[2]), body, (sigma, q, contradicted(sigma, q)))
+        state = (sigma, jnp.zeros_like(z), jnp.zeros_like(biactive), True)
+        sigma, q, _, _ = jax.lax.while_loop(lambda s: s[3] | jnp.any(s[2]), body, state)
         return sigma, q
 
 

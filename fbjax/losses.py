@@ -23,6 +23,9 @@ import jax.numpy as jnp
 from jax.experimental import sparse
 
 from fbjax import _checks
+from fbjax._batching import batch_when
+
+PAGE, PAGES = 128, 8  # gathered Hessian-block operator: pages of >= PAGE columns, at most PAGES of them
 
 
 class SmoothLoss(eqx.Module):
@@ -52,8 +55,10 @@ class SmoothLoss(eqx.Module):
         eye = jax.nn.one_hot(idx, self.n_features, dtype=y.dtype)  # (k, p)
         return jax.vmap(lambda e: self.hvp(y, e))(eye)[:, idx]
 
-    def hess_block_matvec(self, y: jax.Array, idx: jax.Array):
-        """``v -> [hess F(y)]_{idx, idx} v`` (default: through the dense block)."""
+    def hess_block_matvec(self, y: jax.Array, idx: jax.Array, count=None):
+        """``v -> [hess F(y)]_{idx, idx} v`` (default: through the dense block). ``count``, when
+        given, says that only ``idx[:count]`` matter: entries past it may be skipped (they are
+        masked out by the caller), so an implementation may return anything finite there."""
         H = self.hess_block(y, idx)
         return lambda v: H @ v
 
@@ -68,6 +73,13 @@ def _columns(A, idx):
     if _checks.is_sparse(A):
         return A @ jax.nn.one_hot(idx, A.shape[1], dtype=A.dtype).T
     return jnp.take(A, idx, axis=1)
+
+
+def _columns_t(A, idx):
+    """Dense ``A[:, idx]^T`` (``k x n``), the layout a gather of columns produces: no transpose copy."""
+    if _checks.is_sparse(A):
+        return _columns(A, idx).T
+    return A.T.at[idx].get(mode="clip")
 
 
 def _sq_col_norms(A):
@@ -159,11 +171,31 @@ class LinearModelLoss(SmoothLoss):
         w = self.d2loss(self.A @ y, self.b) / self.n_samples
         return cols.T @ (w[:, None] * cols) + self.l2 * jnp.eye(idx.shape[0], dtype=cols.dtype)
 
-    def hess_block_matvec(self, y, idx):
-        """``v -> A_S^T (l''(A y) * (A_S v)) / n + l2 v`` on gathered columns: ``O(n k)`` per product."""
-        cols = _columns(self.A, idx)
+    def hess_block_matvec(self, y, idx, count=None):
+        """``v -> A_K^T (l''(A y) * (A_K v)) / n + l2 v`` on gathered columns ``K = idx``.
+
+        The columns are gathered and applied in pages (``max(PAGE, k / PAGES)`` columns each, so at
+        most ``PAGES`` of them: a bounded program); with ``count``, the pages past ``idx[:count]``
+        are neither gathered nor multiplied (their output is 0), so a product costs ``O(n count)``
+        up to one page, whatever the static bucket ``k = len(idx)``.
+        """
         w = self.d2loss(self.A @ y, self.b) / self.n_samples
-        return lambda v: (w * (cols @ v)) @ cols + self.l2 * v
+        n, k = w.shape[0], idx.shape[0]
+        count = k if count is None else count
+        starts = range(0, k, max(PAGE, -(-k // PAGES)))
+
+        def page(j, fn, zero_shape, operands):  # page 0 always runs (a page past count only adds 0)
+            return fn(operands) if j == 0 else batch_when(j < count, fn, jnp.zeros(zero_shape, w.dtype), operands)
+
+        size = [min(starts.step, k - j) for j in starts]
+        cols_t = [page(j, lambda i: _columns_t(self.A, i), (s, n), idx[j : j + s]) for j, s in zip(starts, size)]
+
+        def matvec(v):
+            t = sum(page(j, lambda o: o[1] @ o[0], (n,), (P, v[j : j + s])) for j, s, P in zip(starts, size, cols_t))
+            out = [page(j, lambda o: o[0] @ o[1], (s,), (P, w * t)) for j, s, P in zip(starts, size, cols_t)]
+            return jnp.concatenate(out) + self.l2 * v
+
+        return matvec
 
     def coordinate_lipschitz(self):
         """``L_j = c ||A_j||^2 / n + l2``: curvature bounds for coordinate descent."""

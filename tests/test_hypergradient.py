@@ -132,7 +132,7 @@ def test_auto_bucket_overflow_uses_cg():
 
 def test_batch_switch_runs_the_largest_branch_for_the_batch():
     """Unbatched: a plain switch. Under vmap (nested too): the largest index's branch for every member."""
-    from fbjax.adjoint import batch_switch
+    from fbjax._batching import batch_switch
 
     branches = [lambda o: o * 1.0, lambda o: o * 2.0, lambda o: o * 3.0]
     sw = lambda i, o: batch_switch(i, branches, o)  # noqa: E731

@@ -86,3 +86,51 @@ def test_band_floor_and_scale():
     for c in (1e-3, 7.0):  # same partition for every step scale without a floor, not with one
         assert list(np.asarray(fbjax.partition(c * u, c * v))) == list(np.asarray(fbjax.partition(u, v)))
     assert list(np.asarray(fbjax.partition(7 * u, 7 * v, biactive_floor=1.0))) == [I_PLUS, A_, B_PLUS, I_PLUS]
+
+
+@pytest.mark.parametrize(
+    "loss, is_sparse, pages",
+    [("ls", False, 3), ("ls", True, 3), ("logistic", False, 3), ("logistic", True, 3), ("ls", False, "max")],
+)
+def test_paged_hess_block_matvec(loss, is_sparse, pages):
+    """The gathered block operator, in pages with the pages past ``count`` skipped, equals the
+    autodiff Hessian's block on ``idx[:count]``; also under vmap with different counts per member
+    (a page is then computed for the batch if any member needs it). ``pages="max"``: more than
+    PAGE * PAGES columns, so the pages grow past PAGE."""
+    from fbjax.losses import PAGE, PAGES
+
+    p = 2 * PAGE + 44 if pages == 3 else PAGE * PAGES + 60
+    page = max(PAGE, -(-p // PAGES))
+    F, _, _, _ = random_problem(4, n=40, p=p, loss=loss, sparse=is_sparse)
+    rng = np.random.default_rng(5)
+    y = jnp.asarray(rng.standard_normal(p))
+    H = np.asarray(jax.hessian(F.value)(y))
+    idx = jnp.asarray(rng.permutation(p))  # k = p
+    counts = [5, page + 1, p]  # page + 1: the second page holds a single used column
+    vs = [jnp.where(jnp.arange(p) < c, jnp.asarray(rng.standard_normal(p)), 0.0) for c in counts]  # caller masks
+
+    def check(out, c, v):
+        S = np.asarray(idx[:c])
+        np.testing.assert_allclose(out[:c], H[np.ix_(S, S)] @ np.asarray(v[:c]), rtol=1e-11, atol=1e-12)
+
+    for c, v in zip(counts, vs):
+        check(jax.jit(lambda c, v: F.hess_block_matvec(y, idx, c)(v))(c, v), c, v)
+    batched = jax.vmap(lambda c, v: F.hess_block_matvec(y, idx, c)(v))(jnp.asarray(counts[:2]), jnp.stack(vs[:2]))
+    for out, c, v in zip(batched, counts[:2], vs[:2]):
+        check(out, c, v)
+
+
+def test_batch_when_skips_unbatched_and_runs_for_the_batch():
+    from fbjax._batching import batch_when
+
+    def fn(o):
+        return 2.0 * o
+
+    f = jax.jit(lambda pred, o: batch_when(pred, fn, jnp.zeros(3), o))
+    o = jnp.arange(1.0, 4.0)
+    np.testing.assert_array_equal(f(False, o), 0.0)
+    np.testing.assert_array_equal(f(True, o), 2.0 * o)
+    out = jax.vmap(lambda pred, o: batch_when(pred, fn, jnp.zeros(3), o))(jnp.array([False, True]), jnp.stack([o, o]))
+    np.testing.assert_array_equal(out, 2.0 * jnp.stack([o, o]))  # any member needs it -> every member gets fn
+    out = jax.vmap(lambda pred, o: batch_when(pred, fn, jnp.zeros(3), o))(jnp.array([False, False]), jnp.stack([o, o]))
+    np.testing.assert_array_equal(out, 0.0)
