@@ -166,7 +166,7 @@ def argmin(
         partition at ``1 / max_j ||A_j||^2 / n`` (``fbjax.experiments.bilevel``).
       adjoint: reduced solve, ``"auto"``, ``"dense"`` (gathered block) or ``"cg"`` (masked CG on all p).
       max_support: static size of the one gathered bucket for the reduced solve (skips the bucket
-        switch of ``"auto"``; faster on CPU and under ``vmap``); larger working sets fall back to CG.
+        switch of ``"auto"``: compiles faster, runs somewhat faster); larger working sets fall back to CG.
       throw: raise (also under jit) when the solve does not converge; ``False`` returns the last
         iterate silently - use :func:`fbjax.solve` to get the certificate instead.
     """
