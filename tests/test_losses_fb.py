@@ -134,3 +134,22 @@ def test_batch_when_skips_unbatched_and_runs_for_the_batch():
     np.testing.assert_array_equal(out, 2.0 * jnp.stack([o, o]))  # any member needs it -> every member gets fn
     out = jax.vmap(lambda pred, o: batch_when(pred, fn, jnp.zeros(3), o))(jnp.array([False, False]), jnp.stack([o, o]))
     np.testing.assert_array_equal(out, 0.0)
+
+
+def test_paged_hess_block_matvec_float32():
+    """The float32 path of the paged operator: float32 out, equal to the float64 Hessian block to float32
+    accuracy."""
+    from fbjax.losses import PAGE
+
+    F, _, _, _ = random_problem(6, n=40, p=2 * PAGE + 44)
+    F32 = fbjax.LeastSquares(F.A.astype(jnp.float32), F.b.astype(jnp.float32), l2=0.1)
+    rng = np.random.default_rng(7)
+    y, v = (rng.standard_normal(F.n_features) for _ in range(2))
+    idx = jnp.asarray(rng.permutation(F.n_features))
+    c = PAGE + 1
+    v[c:] = 0.0
+    out = jax.jit(lambda c, v: F32.hess_block_matvec(jnp.asarray(y, jnp.float32), idx, c)(v))(c, jnp.asarray(v, jnp.float32))
+    assert out.dtype == jnp.float32
+    S = np.asarray(idx[:c])
+    H = np.asarray(jax.hessian(F.value)(jnp.asarray(y)))[np.ix_(S, S)]
+    np.testing.assert_allclose(out[:c], H @ v[:c], rtol=2e-4, atol=2e-4 * np.abs(H @ v[:c]).max())
