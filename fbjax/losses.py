@@ -68,18 +68,16 @@ def _rmatvec(A, r):
     return A.T @ r if _checks.is_sparse(A) else r @ A
 
 
-def _columns(A, idx):
-    """Dense ``A[:, idx]`` for dense or BCOO ``A``."""
-    if _checks.is_sparse(A):
-        return A @ jax.nn.one_hot(idx, A.shape[1], dtype=A.dtype).T
-    return jnp.take(A, idx, axis=1)
-
-
 def _columns_t(A, idx):
     """Dense ``A[:, idx]^T`` (``k x n``), the layout a gather of columns produces: no transpose copy."""
     if _checks.is_sparse(A):
-        return _columns(A, idx).T
+        return (A @ jax.nn.one_hot(idx, A.shape[1], dtype=A.dtype).T).T
     return A.T.at[idx].get(mode="clip")
+
+
+def page_size(k: int) -> int:
+    """Columns per page of the gathered operator for a bucket of ``k``: at least ``PAGE``, at most ``PAGES`` pages."""
+    return max(PAGE, -(-k // PAGES))
 
 
 def _sq_col_norms(A):
@@ -167,22 +165,22 @@ class LinearModelLoss(SmoothLoss):
 
     def hess_block(self, y, idx):
         """``[hess F(y)]_{S,S} = A_S^T diag(l''(A y)) A_S / n + l2 I`` (Alg. 1, step 10)."""
-        cols = _columns(self.A, idx)
+        cols_t = _columns_t(self.A, idx)
         w = self.d2loss(self.A @ y, self.b) / self.n_samples
-        return cols.T @ (w[:, None] * cols) + self.l2 * jnp.eye(idx.shape[0], dtype=cols.dtype)
+        return (cols_t * w) @ cols_t.T + self.l2 * jnp.eye(idx.shape[0], dtype=cols_t.dtype)
 
     def hess_block_matvec(self, y, idx, count=None):
         """``v -> A_K^T (l''(A y) * (A_K v)) / n + l2 v`` on gathered columns ``K = idx``.
 
-        The columns are gathered and applied in pages (``max(PAGE, k / PAGES)`` columns each, so at
-        most ``PAGES`` of them: a bounded program); with ``count``, the pages past ``idx[:count]``
+        The columns are gathered and applied in pages (:func:`page_size` columns each, so at most
+        ``PAGES`` of them: a bounded program); with ``count``, the pages past ``idx[:count]``
         are neither gathered nor multiplied (their output is 0), so a product costs ``O(n count)``
         up to one page, whatever the static bucket ``k = len(idx)``.
         """
         w = self.d2loss(self.A @ y, self.b) / self.n_samples
         n, k = w.shape[0], idx.shape[0]
         count = k if count is None else count
-        starts = range(0, k, max(PAGE, -(-k // PAGES)))
+        starts = range(0, k, page_size(k))
 
         def page(j, fn, zero_shape, operands):  # page 0 always runs (a page past count only adds 0)
             return fn(operands) if j == 0 else batch_when(j < count, fn, jnp.zeros(zero_shape, w.dtype), operands)
@@ -192,7 +190,8 @@ class LinearModelLoss(SmoothLoss):
 
         def matvec(v):
             t = sum(page(j, lambda o: o[1] @ o[0], (n,), (P, v[j : j + s])) for j, s, P in zip(starts, size, cols_t))
-            out = [page(j, lambda o: o[0] @ o[1], (s,), (P, w * t)) for j, s, P in zip(starts, size, cols_t)]
+            wt = w * t
+            out = [page(j, lambda o: o[0] @ o[1], (s,), (P, wt)) for j, s, P in zip(starts, size, cols_t)]
             return jnp.concatenate(out) + self.l2 * v
 
         return matvec

@@ -97,10 +97,11 @@ def test_paged_hess_block_matvec(loss, is_sparse, pages):
     autodiff Hessian's block on ``idx[:count]``; also under vmap with different counts per member
     (a page is then computed for the batch if any member needs it). ``pages="max"``: more than
     PAGE * PAGES columns, so the pages grow past PAGE."""
-    from fbjax.losses import PAGE, PAGES
+    from fbjax.losses import PAGE, PAGES, page_size
 
     p = 2 * PAGE + 44 if pages == 3 else PAGE * PAGES + 60
-    page = max(PAGE, -(-p // PAGES))
+    page = page_size(p)
+    assert page == PAGE if pages == 3 else page > PAGE
     F, _, _, _ = random_problem(4, n=40, p=p, loss=loss, sparse=is_sparse)
     rng = np.random.default_rng(5)
     y = jnp.asarray(rng.standard_normal(p))
