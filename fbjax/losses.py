@@ -178,20 +178,20 @@ class LinearModelLoss(SmoothLoss):
         up to one page, whatever the static bucket ``k = len(idx)``.
         """
         w = self.d2loss(self.A @ y, self.b) / self.n_samples
-        n, k = w.shape[0], idx.shape[0]
+        k = idx.shape[0]
         count = k if count is None else count
         starts = range(0, k, page_size(k))
 
-        def page(j, fn, zero_shape, operands):  # page 0 always runs (a page past count only adds 0)
-            return fn(operands) if j == 0 else batch_when(j < count, fn, jnp.zeros(zero_shape, w.dtype), operands)
+        def page(j, fn, operands):  # page 0 always runs (a page past count only adds 0)
+            return fn(operands) if j == 0 else batch_when(j < count, fn, operands)
 
         size = [min(starts.step, k - j) for j in starts]
-        cols_t = [page(j, lambda i: _columns_t(self.A, i), (s, n), idx[j : j + s]) for j, s in zip(starts, size)]
+        cols_t = [page(j, lambda o: _columns_t(*o), (self.A, idx[j : j + s])) for j, s in zip(starts, size)]
 
         def matvec(v):
-            t = sum(page(j, lambda o: o[1] @ o[0], (n,), (P, v[j : j + s])) for j, s, P in zip(starts, size, cols_t))
+            t = sum(page(j, lambda o: o[1] @ o[0], (P, v[j : j + s])) for j, s, P in zip(starts, size, cols_t))
             wt = w * t
-            out = [page(j, lambda o: o[0] @ o[1], (s,), (P, wt)) for j, s, P in zip(starts, size, cols_t)]
+            out = [page(j, lambda o: o[0] @ o[1], (P, wt)) for j, s, P in zip(starts, size, cols_t)]
             return jnp.concatenate(out) + self.l2 * v
 
         return matvec

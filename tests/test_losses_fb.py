@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import equinox as eqx
 from jax.experimental import sparse
 
 import fbjax
@@ -110,7 +111,7 @@ def test_paged_hess_block_matvec(loss, is_sparse, pages):
     counts = [5, page + 1, p]  # page + 1: the second page holds a single used column
     vs = [jnp.where(jnp.arange(p) < c, jnp.asarray(rng.standard_normal(p)), 0.0) for c in counts]  # caller masks
 
-    def check(out, c, v):
+    def check(out, c, v, H=H):
         S = np.asarray(idx[:c])
         np.testing.assert_allclose(out[:c], H[np.ix_(S, S)] @ np.asarray(v[:c]), rtol=1e-11, atol=1e-12)
 
@@ -119,6 +120,14 @@ def test_paged_hess_block_matvec(loss, is_sparse, pages):
     batched = jax.vmap(lambda c, v: F.hess_block_matvec(y, idx, c)(v))(jnp.asarray(counts[:2]), jnp.stack(vs[:2]))
     for out, c, v in zip(batched, counts[:2], vs[:2]):
         check(out, c, v)
+    # A design batched over the members too (a per-seed A in a vmapped seed sweep): the skipped pages
+    # must take A as an operand, or custom_vmap refuses the batched closure.
+    scales = [1.0, 0.5]
+    scaled = lambda s: eqx.tree_at(lambda f: f.A, F, F.A * s)  # noqa: E731
+    member = lambda s, c, v: scaled(s).hess_block_matvec(y, idx, c)(v)  # noqa: E731
+    batched = jax.jit(jax.vmap(member))(jnp.asarray(scales), jnp.asarray(counts[:2]), jnp.stack(vs[:2]))
+    for out, s, c, v in zip(batched, scales, counts[:2], vs[:2]):
+        check(out, c, v, np.asarray(jax.hessian(scaled(s).value)(y)))
 
 
 def test_batch_when_skips_unbatched_and_runs_for_the_batch():
@@ -127,13 +136,13 @@ def test_batch_when_skips_unbatched_and_runs_for_the_batch():
     def fn(o):
         return 2.0 * o
 
-    f = jax.jit(lambda pred, o: batch_when(pred, fn, jnp.zeros(3), o))
+    f = jax.jit(lambda pred, o: batch_when(pred, fn, o))
     o = jnp.arange(1.0, 4.0)
     np.testing.assert_array_equal(f(False, o), 0.0)
     np.testing.assert_array_equal(f(True, o), 2.0 * o)
-    out = jax.vmap(lambda pred, o: batch_when(pred, fn, jnp.zeros(3), o))(jnp.array([False, True]), jnp.stack([o, o]))
+    out = jax.vmap(lambda pred, o: batch_when(pred, fn, o))(jnp.array([False, True]), jnp.stack([o, o]))
     np.testing.assert_array_equal(out, 2.0 * jnp.stack([o, o]))  # any member needs it -> every member gets fn
-    out = jax.vmap(lambda pred, o: batch_when(pred, fn, jnp.zeros(3), o))(jnp.array([False, False]), jnp.stack([o, o]))
+    out = jax.vmap(lambda pred, o: batch_when(pred, fn, o))(jnp.array([False, False]), jnp.stack([o, o]))
     np.testing.assert_array_equal(out, 0.0)
 
 
