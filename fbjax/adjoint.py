@@ -7,11 +7,12 @@ For a selector ``sigma`` with working set ``S = {i : sigma_i != 0}``:
 Two paths with static shapes, so that everything jits and vmaps:
 
 - ``"dense"`` (gathered): gather the candidate set ``K`` (all non-``A`` indices, a superset of every
-  ``S`` a policy can choose) into a static bucket of size ``k`` (a power of two). For ``k <= 128``
-  form ``[hess F]_{K,K}`` once and solve each masked system ``m m^T * H_K + diag(1 - m)`` by
-  Cholesky (lineax); for larger buckets run CG on the gathered block operator
-  (``A_K^T W A_K v / n + l2 v`` for linear models, gathered and applied in pages of 128 columns
-  with the pages past ``|K|`` skipped: ``O(n |K|)`` per product, not ``O(n k)`` nor ``O(n k^2)``).
+  ``S`` a policy can choose) into a static bucket of size ``k`` (a power of two). For
+  ``k <= cholesky_max()`` (128 on XLA:CPU, 1024 on a GPU) form ``[hess F]_{K,K}`` once and solve
+  each masked system ``m m^T * H_K + diag(1 - m)`` by Cholesky (lineax); for larger buckets run CG
+  on the gathered block operator (``A_K^T W A_K v / n + l2 v`` for linear models, gathered and
+  applied in pages of 128 columns with the pages past ``|K|`` skipped: ``O(n |K|)`` per product,
+  not ``O(n k)`` nor ``O(n k^2)``).
   Never ``p x p``.
 - ``"cg"``: conjugate gradients (lineax) on the masked operator
   ``v -> m * gamma hvp(m * v) + (1 - m) * v`` with right-hand side ``-m * z``; matrix-free.
@@ -38,7 +39,15 @@ from fbjax.fb import A_
 from fbjax.losses import SmoothLoss
 
 BUCKETS = (32, 64, 128, 256, 512, 1024, 2048, 4096)
-CHOLESKY_MAX = 128
+CHOLESKY_MAX_CPU = 128  # XLA:CPU: past 128, forming the k x k block (n k^2 flops) costs more than CG
+CHOLESKY_MAX_GPU = 1024  # GPU: CG is launch-bound (a few kernels per step); the block's GEMM and
+# factorisation are a handful of launches. H100, p = 10000: 2.4 ms against 14.9 ms (benchmarks/RESULTS.md)
+
+
+def cholesky_max() -> int:
+    """The largest bucket solved by Cholesky on the default backend (``CHOLESKY_MAX_CPU`` on XLA:CPU,
+    ``CHOLESKY_MAX_GPU`` elsewhere); larger buckets run CG on the gathered block operator."""
+    return CHOLESKY_MAX_CPU if jax.default_backend() == "cpu" else CHOLESKY_MAX_GPU
 
 
 def masked_cg(matvec, m, rhs):
@@ -50,15 +59,18 @@ def masked_cg(matvec, m, rhs):
     return lx.linear_solve(op, m * rhs, lx.CG(rtol=tol, atol=tol, max_steps=10 * rhs.shape[0])).value
 
 
-def dense_solver(F: SmoothLoss, y, z, candidates, gamma, size: int):
+def dense_solver(F: SmoothLoss, y, z, candidates, gamma, size: int, cholesky: bool | None = None):
     """``sigma -> q`` on the gathered block of ``candidates``: Cholesky for small buckets, CG on the
-    gathered block operator for large ones. ``size`` is the static bucket (``>= candidates.sum()``)."""
+    gathered block operator for large ones (``cholesky``: default ``size <= cholesky_max()``).
+    ``size`` is the static bucket (``>= candidates.sum()``)."""
     idx = jnp.nonzero(candidates, size=size, fill_value=0)[0]
     count = jnp.sum(candidates)
     valid = jnp.arange(size) < count
     rhs_k = -z[idx]
 
-    if size <= CHOLESKY_MAX:
+    if cholesky is None:
+        cholesky = size <= cholesky_max()
+    if cholesky:
         H = gamma * F.hess_block(y, idx)
 
         def solve_k(m):
@@ -88,7 +100,7 @@ def buckets_for(p: int, buckets=BUCKETS) -> tuple[int, ...]:
     """The gathered buckets ``"auto"`` uses for ``p`` coordinates: every Cholesky size (capped at ``p``)
     and the CG sizes up to ``p / 2``; larger working sets go to masked CG over all ``p`` (at most 2x the
     gathered work there, and no ``n x k`` copy of ``A`` enlarging the program's buffer)."""
-    return tuple(sorted({min(k, p) for k in buckets if k <= CHOLESKY_MAX or 2 * k <= p}))
+    return tuple(sorted({min(k, p) for k in buckets if k <= cholesky_max() or 2 * k <= p}))
 
 
 def reduced_adjoint(

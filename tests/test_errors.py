@@ -48,7 +48,7 @@ def test_non_finite_data_under_jit():
 
     f(jnp.ones((5, 3)))
     with pytest.raises((RuntimeError, ValueError), match="A contains NaN or inf"):  # jit wraps the error
-        f(jnp.ones((5, 3)).at[0, 0].set(jnp.nan))
+        jax.block_until_ready(f(jnp.ones((5, 3)).at[0, 0].set(jnp.nan)))  # on GPU it surfaces at the read
 
 
 def test_logistic_labels_and_negative_ridge():
@@ -61,7 +61,7 @@ def test_logistic_labels_and_negative_ridge():
 def test_psi_derivative_must_be_positive():
     F, x, _, _ = random_problem(0)
     with pytest.raises(RuntimeError, match=r"psi'\(x\) > 0"):
-        jax.grad(lambda x: jnp.sum(fbjax.argmin(F, x, psi=lambda t: jnp.exp(-t)) ** 2))(x)
+        jax.block_until_ready(jax.grad(lambda x: jnp.sum(fbjax.argmin(F, x, psi=lambda t: jnp.exp(-t)) ** 2))(x))
     with pytest.raises(ValueError, match="unknown psi"):
         fbjax.argmin(F, x, psi="relu")
     with pytest.raises(RuntimeError, match="negative or non-finite weight"):
@@ -94,7 +94,8 @@ def test_non_converged_solve_is_reported(solver):
     with pytest.raises(RuntimeError, match="did not reach"):
         fbjax.argmin(F, x, max_iter=1, tol=1e-14, solver=solver)
     with pytest.raises((RuntimeError, ValueError), match="did not reach"):
-        jax.jit(jax.grad(lambda x: jnp.sum(fbjax.argmin(F, x, max_iter=1, tol=1e-14, solver=solver) ** 2)))(x)
+        g = jax.jit(jax.grad(lambda x: jnp.sum(fbjax.argmin(F, x, max_iter=1, tol=1e-14, solver=solver) ** 2)))
+        jax.block_until_ready(g(x))
     y = fbjax.argmin(F, x, max_iter=1, tol=1e-14, solver=solver, throw=False)  # documented opt-out
     assert bool(jnp.all(jnp.isfinite(y)))
 

@@ -223,9 +223,11 @@ def test_null_policy_equals_sparse_ho(seed):
     assert np.count_nonzero(ref[keep]) > 0
 
 
+@pytest.mark.parametrize("cholesky", [False, True])
 @pytest.mark.parametrize("policy", ["sc", "null"])
-def test_gathered_cg_path_equals_direct_solve(policy):
-    """Buckets above CHOLESKY_MAX use CG on gathered columns; check it against numpy's solve of H_SS."""
+def test_gathered_cg_path_equals_direct_solve(policy, cholesky):
+    """A bucket of 150 by CG on gathered columns (the path above ``cholesky_max()``) and by Cholesky
+    (the GPU default up to 1024): both equal numpy's solve of H_SS."""
     from fbjax.data import calibrated_degenerate
 
     d = calibrated_degenerate(0, 100, 150, 0.95)
@@ -236,8 +238,7 @@ def test_gathered_cg_path_equals_direct_solve(policy):
     gamma = fbjax.solvers.default_gamma(F)
     codes = fbjax.partition(*fbjax.forward_map(F, x, y, gamma))
     size = F.n_features
-    assert size > fbjax.adjoint.CHOLESKY_MAX
-    solve = fbjax.adjoint.dense_solver(F, y, z, codes != fbjax.fb.A_, gamma, size)
+    solve = fbjax.adjoint.dense_solver(F, y, z, codes != fbjax.fb.A_, gamma, size, cholesky)
     sigma, q = coderivative.resolve_policy(policy)(codes, z, solve)
     S = np.flatnonzero(np.asarray(sigma))
     H = gamma * np.asarray(jax.hessian(F.value)(y))[np.ix_(S, S)]

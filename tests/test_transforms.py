@@ -32,11 +32,23 @@ def test_jit_vmap_grad_over_seeds_equals_loop(solver):
     assert float(jnp.min(jnp.linalg.norm(batched, axis=1))) > 0
 
 
-def test_vmap_over_seeds_with_paged_adjoint_equals_loop():
+def test_vmap_over_seeds_with_paged_adjoint_equals_loop(monkeypatch):
     """A per-seed design through a bucket of two pages (max_support=256 > PAGE): the second page is
     skipped or run through ``batch_when`` with the batched design as an operand (the GPU seed sweep's
-    path; it once failed in ``custom_vmap`` on the design closed over)."""
+    path; it once failed in ``custom_vmap`` on the design closed over). Then with the GPU's Cholesky
+    limit (1024), so that the 256 bucket is factored instead of CG'd: the same hypergradients."""
     data, l2 = stacked(n=200, p=300)
+    cpu_layout = _paged_sweep(data, l2)
+    monkeypatch.setattr(fbjax.adjoint, "CHOLESKY_MAX_CPU", fbjax.adjoint.CHOLESKY_MAX_GPU)
+    jax.clear_caches()  # the limit is read at trace time
+    try:
+        np.testing.assert_allclose(_paged_sweep(data, l2), cpu_layout, rtol=1e-9, atol=1e-12)
+    finally:
+        monkeypatch.undo()
+        jax.clear_caches()
+
+
+def _paged_sweep(data, l2):
 
     def phi(x, A, b, A_val, b_val):
         y = fbjax.argmin(fbjax.LeastSquares(A, b, l2=l2), x, solver="fista", max_support=256)
@@ -47,6 +59,7 @@ def test_vmap_over_seeds_with_paged_adjoint_equals_loop():
     loop = jnp.stack([jax.grad(phi)(*(a[i] for a in args)) for i in range(len(SEEDS))])
     np.testing.assert_allclose(batched, loop, rtol=1e-7, atol=1e-10)
     assert float(jnp.min(jnp.linalg.norm(batched, axis=1))) > 0
+    return batched
 
 
 def test_vmap_over_x_only_and_value_and_grad():

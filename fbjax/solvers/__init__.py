@@ -32,7 +32,7 @@ def default_gamma(F: SmoothLoss):
 
 def check_gamma(F: SmoothLoss, gamma):
     gamma = jnp.asarray(gamma, F.lipschitz.dtype)
-    bad = ~((gamma > 0) & (gamma * F.lipschitz < 1))
+    bad = ~((gamma > 0) & (gamma < 1 / F.lipschitz))
     return eqx.error_if(gamma, bad, "step gamma must lie in (0, 1/Lambda_F) (Lemma 10); see F.lipschitz")
 
 
