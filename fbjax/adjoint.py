@@ -12,8 +12,7 @@ Two paths with static shapes, so that everything jits and vmaps:
   each masked system ``m m^T * H_K + diag(1 - m)`` by Cholesky (lineax); for larger buckets run CG
   on the gathered block operator (``A_K^T W A_K v / n + l2 v`` for linear models, gathered and
   applied in pages of 128 columns with the pages past ``|K|`` skipped: ``O(n |K|)`` per product,
-  not ``O(n k)`` nor ``O(n k^2)``).
-  Never ``p x p``.
+  not ``O(n k)`` nor ``O(n k^2)``). Never ``p x p``.
 - ``"cg"``: conjugate gradients (lineax) on the masked operator
   ``v -> m * gamma hvp(m * v) + (1 - m) * v`` with right-hand side ``-m * z``; matrix-free.
 
@@ -100,7 +99,8 @@ def buckets_for(p: int, buckets=BUCKETS) -> tuple[int, ...]:
     """The gathered buckets ``"auto"`` uses for ``p`` coordinates: every Cholesky size (capped at ``p``)
     and the CG sizes up to ``p / 2``; larger working sets go to masked CG over all ``p`` (at most 2x the
     gathered work there, and no ``n x k`` copy of ``A`` enlarging the program's buffer)."""
-    return tuple(sorted({min(k, p) for k in buckets if k <= cholesky_max() or 2 * k <= p}))
+    cmax = cholesky_max()
+    return tuple(sorted({min(k, p) for k in buckets if k <= cmax or 2 * k <= p}))
 
 
 def reduced_adjoint(

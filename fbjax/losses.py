@@ -191,7 +191,7 @@ class LinearModelLoss(SmoothLoss):
         def matvec(v):
             t = sum(page(j, lambda o: o[1] @ o[0], (P, v[j : j + s])) for j, s, P in zip(starts, size, cols_t))
             wt = w * t
-            out = [page(j, lambda o: o[0] @ o[1], (P, wt)) for j, s, P in zip(starts, size, cols_t)]
+            out = [page(j, lambda o: o[0] @ o[1], (P, wt)) for j, P in zip(starts, cols_t)]
             return jnp.concatenate(out) + self.l2 * v
 
         return matvec

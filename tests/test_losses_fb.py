@@ -1,10 +1,10 @@
 """Smooth parts F and the FB pieces (eqs. 13-16, Prop. 3)."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import equinox as eqx
 from jax.experimental import sparse
 
 import fbjax

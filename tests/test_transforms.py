@@ -17,41 +17,11 @@ def stacked(n=60, p=75, rho=0.95):
     return {k: jnp.stack([jnp.asarray(getattr(d, k)) for d in designs]) for k in keys}, designs[0].l2
 
 
-@pytest.mark.parametrize("solver", ["cd", "fista"])
-def test_jit_vmap_grad_over_seeds_equals_loop(solver):
-    data, l2 = stacked()
+def grad_over_seeds_equals_loop(data, l2, **argmin_kw):
+    """``jit(vmap(grad Phi))`` over the seeds equals the per-seed loop and is nonzero; returns it."""
 
     def phi(x, A, b, A_val, b_val):
-        y = fbjax.argmin(fbjax.LeastSquares(A, b, l2=l2), x, solver=solver)
-        return jnp.mean((A_val @ y - b_val) ** 2)
-
-    args = (data["x0"], data["A_train"], data["b_train"], data["A_val"], data["b_val"])
-    batched = jax.jit(jax.vmap(jax.grad(phi)))(*args)
-    loop = jnp.stack([jax.grad(phi)(*(a[i] for a in args)) for i in range(len(SEEDS))])
-    np.testing.assert_allclose(batched, loop, rtol=1e-7, atol=1e-10)
-    assert float(jnp.min(jnp.linalg.norm(batched, axis=1))) > 0
-
-
-def test_vmap_over_seeds_with_paged_adjoint_equals_loop(monkeypatch):
-    """A per-seed design through a bucket of two pages (max_support=256 > PAGE): the second page is
-    skipped or run through ``batch_when`` with the batched design as an operand (the GPU seed sweep's
-    path; it once failed in ``custom_vmap`` on the design closed over). Then with the GPU's Cholesky
-    limit (1024), so that the 256 bucket is factored instead of CG'd: the same hypergradients."""
-    data, l2 = stacked(n=200, p=300)
-    cpu_layout = _paged_sweep(data, l2)
-    monkeypatch.setattr(fbjax.adjoint, "CHOLESKY_MAX_CPU", fbjax.adjoint.CHOLESKY_MAX_GPU)
-    jax.clear_caches()  # the limit is read at trace time
-    try:
-        np.testing.assert_allclose(_paged_sweep(data, l2), cpu_layout, rtol=1e-9, atol=1e-12)
-    finally:
-        monkeypatch.undo()
-        jax.clear_caches()
-
-
-def _paged_sweep(data, l2):
-
-    def phi(x, A, b, A_val, b_val):
-        y = fbjax.argmin(fbjax.LeastSquares(A, b, l2=l2), x, solver="fista", max_support=256)
+        y = fbjax.argmin(fbjax.LeastSquares(A, b, l2=l2), x, **argmin_kw)
         return jnp.mean((A_val @ y - b_val) ** 2)
 
     args = (data["x0"], data["A_train"], data["b_train"], data["A_val"], data["b_val"])
@@ -60,6 +30,28 @@ def _paged_sweep(data, l2):
     np.testing.assert_allclose(batched, loop, rtol=1e-7, atol=1e-10)
     assert float(jnp.min(jnp.linalg.norm(batched, axis=1))) > 0
     return batched
+
+
+@pytest.mark.parametrize("solver", ["cd", "fista"])
+def test_jit_vmap_grad_over_seeds_equals_loop(solver):
+    grad_over_seeds_equals_loop(*stacked(), solver=solver)
+
+
+def test_vmap_over_seeds_with_paged_adjoint_equals_loop(monkeypatch):
+    """A per-seed design through a bucket of two pages (max_support=256 > PAGE): the second page is
+    skipped or run through ``batch_when`` with the batched design as an operand (the GPU seed sweep's
+    path; it once failed in ``custom_vmap`` on the design closed over). Then with the GPU's Cholesky
+    limit (1024), so that the 256 bucket is factored instead of CG'd: the same hypergradients."""
+    data, l2 = stacked(n=200, p=300)
+    kw = dict(solver="fista", max_support=256)
+    cpu_layout = grad_over_seeds_equals_loop(data, l2, **kw)
+    monkeypatch.setattr(fbjax.adjoint, "CHOLESKY_MAX_CPU", fbjax.adjoint.CHOLESKY_MAX_GPU)
+    jax.clear_caches()  # the limit is read at trace time
+    try:
+        np.testing.assert_allclose(grad_over_seeds_equals_loop(data, l2, **kw), cpu_layout, rtol=1e-9, atol=1e-12)
+    finally:
+        monkeypatch.undo()
+        jax.clear_caches()
 
 
 def test_vmap_over_x_only_and_value_and_grad():
