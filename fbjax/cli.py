@@ -248,7 +248,8 @@ EXPERIMENTS = ["exp1", "table1", "table2", "table3", "aip-regression", *STANDALO
 
 
 def reproduce(
-    name: str, out: str, quick: bool = False, seeds=None, how: str = "auto", plot: bool = True, band: str | None = None
+    name: str, out: str, quick: bool = False, seeds=None, how: str = "auto", plot: bool = True, band: str | None = None,
+    start: float | None = None,
 ) -> str:
     """Run one of the paper's experiments into ``out/NAME`` (resumable) and return its Markdown."""
     from fbjax.experiments import exp1, report, specs, sweep
@@ -268,7 +269,7 @@ def reproduce(
             png = os.path.basename(module.plot(result, os.path.join(folder, f"{name.replace('-', '_')}.png")))
             md += f"\n![{png}]({png})\n"
     else:
-        exp = specs.get(name, quick=quick, seeds=seeds, band=band)
+        exp = specs.get(name, quick=quick, seeds=seeds, band=band, start=start)
         store = sweep.run(exp, folder, how=how)
         md = report.markdown(exp, store, wall_s=time.perf_counter() - t0)
         if plot:
@@ -307,8 +308,14 @@ def main(argv=None) -> int:
     r.add_argument("--band", choices=["published", "scale-free"], default=None,
                    help="biactive band: 'published' (default; the partition behind the paper's tables, scale "
                    "max(|v|, u, 1)) or 'scale-free' (max(|v|, u), fbjax's default)")
+    r.add_argument("--start", type=float, default=None, metavar="F",
+                   help="outer start x0 = log(F alpha_max) for every feature (default: each design's own, e.g. the "
+                   "calibrated x0 of Tables 2-3); use with its own --out")
     r.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
+    if args.command == "reproduce" and (args.band or args.start is not None) and (
+            args.name == "exp1" or args.name in STANDALONE):
+        parser.error(f"--band and --start apply to the seed sweeps, not to {args.name}")
     _set_device(args.device)
     if args.command == "demo":
         if args.quick:
@@ -320,7 +327,7 @@ def main(argv=None) -> int:
     else:
         reproduce(
             args.name, args.out, quick=args.quick, seeds=args.seeds, how=args.batch, plot=not args.no_plot,
-            band=args.band,
+            band=args.band, start=args.start,
         )  # fmt: skip
     return 0
 

@@ -158,7 +158,8 @@ def argmin(
       y0: warm start (no gradient flows into it).
       biactive_rtol: relative biactive band of :func:`fbjax.fb.partition` (default 0.1).
       biactive_floor: floor of the band's scale, ``rtol * max(|v|, u, floor)`` (default 0: scale-free;
-        1 is the setting behind the paper's published tables, see :mod:`fbjax.fb`).
+        1 is the setting behind the paper's published tables and only sound at their calibrated
+        start: elsewhere it flags most coordinates as biactive, see :mod:`fbjax.fb`).
       partition_gamma: the step ``> 0`` at which the backward reads the partition, ``H(x, y)`` with
         this step instead of ``gamma`` (default: ``gamma``). The hypergradient depends on it only
         through the band: the reduced adjoint's ``gamma q`` does not depend on the step, and with

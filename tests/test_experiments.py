@@ -12,7 +12,8 @@ import fbjax
 import fbjax.cli as cli
 from fbjax.baselines import grid_search, log_grid, scalar_penalties
 from fbjax.data import aip_regression, calibrated_degenerate, three_group
-from fbjax.experiments import bilevel, exp1, specs, sweep
+from fbjax.experiments import bilevel, exp1, report, specs, sweep
+from fbjax.experiments.store import RunStore
 from fbjax.experiments.bilevel import Settings, f1_score
 
 
@@ -86,6 +87,24 @@ def test_run_batch_starvation_and_metrics():
         bilevel.run_batch("bogus", s, data)
 
 
+def test_uniform_start_and_accepted_steps():
+    """``Settings(start=f)`` starts every outer run at ``log(f alpha_max)`` (``values[0]`` is Phi there,
+    computed independently); ``accepted`` counts the steps taken, and the grid reports none."""
+    designs = [calibrated_degenerate(s, 50, 60, 0.95) for s in range(2)]
+    data = bilevel.stack(designs)
+    s = Settings(max_iter=4, start=0.1)
+    for method in ("ntrba-sc", "nba-null"):
+        out = bilevel.run_batch(method, s, data)
+        for i, d in enumerate(designs):
+            y = fbjax.solve(d.lower_level(), jnp.full(d.p, np.log(0.1 * d.alpha_max))).y
+            assert out["values"][i][0] == pytest.approx(float(d.validation_loss(y)), rel=1e-8), method
+        assert np.all((out["accepted"] >= 0) & (out["accepted"] <= 4)), method
+    assert np.all(out["accepted"] == 4)  # NBA takes every step
+    assert np.all(bilevel.run_batch("scalar", dataclasses.replace(s, grid=6), data)["accepted"] == 0)
+    with pytest.raises(ValueError, match="start must be"):
+        Settings(start=0.0)
+
+
 TINY = specs.Experiment(
     "table3", calibrated_degenerate,
     (specs.Config("rho=0.95 n=40 p=45", (0.95, 40, 45), dict(n=40, p=45, rho=0.95)),
@@ -129,10 +148,30 @@ def test_cli_reproduce_quick_end_to_end(tmp_path, monkeypatch, capsys):
     md = (tmp_path / "table3" / "table3.md").read_text()
     assert "NTRBA-SC (ours)" in md and "0.855 ± 0.080" not in md  # TINY has no paper row
     assert "| rho=0.95 n=40 p=45 | yes | yes |" in md  # null is 0 in all runs, SC > 0 in all runs
+    assert "Start:" not in md
     assert (tmp_path / "table3" / "table3_trajectories.png").stat().st_size > 5_000
     assert (tmp_path / "table3" / "table3_weights.png").stat().st_size > 5_000
     rows = [json.loads(line) for line in (tmp_path / "table3" / "runs.jsonl").read_text().splitlines()]
     assert {r["method"] for r in rows} == {"scalar", "nba-null", "ntrba-sc"}
+
+
+def test_cli_reproduce_start_and_stalled_runs(tmp_path, monkeypatch):
+    monkeypatch.setitem(specs.EXPERIMENTS, "table3", lambda quick: TINY)
+    assert cli.main(["reproduce", "table3", "--start", "0.1", "--no-plot", "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "table3" / "table3.md").read_text()
+    assert "Start: the uniform x0 = log(0.1 alpha_max)" in md
+    assert json.loads((tmp_path / "table3" / "settings.json").read_text())["start"] == 0.1
+    with pytest.raises(SystemExit):
+        cli.main(["reproduce", "exp1", "--start", "0.1", "--out", str(tmp_path)])
+    # the report names every run without an accepted step
+    store = RunStore(str(tmp_path / "fake.jsonl"))
+    label = TINY.configs[0].label
+    store.add([{"config": label, "method": m, "seed": s, "accepted": a}
+               for m, s, a in [("ntrba-sc", 0, 0), ("ntrba-sc", 1, 3), ("nba-null", 0, 3), ("scalar", 0, 0)]])
+    assert report.stalled(TINY, store) == (
+        "**Runs that never left x0** (no accepted outer step; their row is the start's): "
+        f"{label} NTRBA-SC (ours) (seeds 0).\n\n")
+    assert report.stalled(TINY, RunStore(str(tmp_path / "empty.jsonl"))) == ""
 
 
 def test_exp1_sanity_values(tmp_path):

@@ -55,10 +55,15 @@ class Settings:
     # read at the FB step (fbjax's default and the paper code's current one).
     band: str = "published"
     biactive_rtol: float = 0.1
+    # The outer start. None: each design's own x0 (the calibrated one of the degenerate designs, else
+    # log(alpha_max / 5)); a float f: the uniform start x0 = log(f alpha_max), clipped to the box.
+    start: float | None = None
 
     def __post_init__(self):
         if self.band not in BANDS:
             raise ValueError(f"unknown band {self.band!r}; choose from {BANDS}")
+        if self.start is not None and not 0 < self.start < float("inf"):
+            raise ValueError(f"start must be a fraction f > 0 of alpha_max (x0 = log(f alpha_max)), got {self.start}")
 
     def box_bounds(self, alpha_max):
         """``(lower, upper)`` of the paper code's box ``log(alpha_max) + box`` for ``x = log(alpha)``."""
@@ -122,6 +127,7 @@ def run_one(method: str, s: Settings, data: dict) -> dict:
         best, values = grid_search(fn, xs, jnp.zeros(p, xs.dtype))
         x_best = xs[best]
         res_values, grad_norms, h0 = values, jnp.zeros_like(values), jnp.zeros(p, values.dtype)
+        accepted = jnp.asarray(0)
     else:
         policy = "null" if method in ("nba-null", "ntrba-null", "sparse-ho-gd") else "sc"
         band = band_kwargs(s, data["A_train"], exact=method == "sparse-ho-gd")
@@ -131,7 +137,8 @@ def run_one(method: str, s: Settings, data: dict) -> dict:
             return val(y), jax.lax.stop_gradient(y)
 
         fun = jax.value_and_grad(phi, has_aux=True)
-        x0 = jnp.clip(data["x0"], lower, upper)
+        x0 = data["x0"] if s.start is None else jnp.full(p, jnp.log(s.start * alpha_max), data["x0"].dtype)
+        x0 = jnp.clip(x0, lower, upper)
         y_init = solve(x0, None)
         (_, _), h0 = fun(x0, y_init)
         kw = dict(max_iter=s.max_iter, lower=lower, upper=upper, aux0=y_init)
@@ -142,6 +149,7 @@ def run_one(method: str, s: Settings, data: dict) -> dict:
         else:
             res = sparse_ho_gd(fun, x0, p_grad_norm=s.p_grad_norm, **kw)
         x_best, res_values, grad_norms = res.best_x, res.values, res.grad_norms
+        accepted = jnp.sum(res.accepted)
     y = solve(x_best, None)
     hid = data["hid"]
     return {
@@ -154,6 +162,7 @@ def run_one(method: str, s: Settings, data: dict) -> dict:
         "hid_grad_norm_k0": jnp.linalg.norm(jnp.where(hid, h0, 0)),
         "grad_norm_k0": jnp.linalg.norm(h0),
         "nnz": jnp.sum(jnp.abs(y) > SUPPORT_THRESHOLD),
+        "accepted": accepted,  # outer steps taken (0 for the grid): 0 means the run never left x0
         "values": res_values,
         "grad_norms": grad_norms,
         "best_x": x_best,

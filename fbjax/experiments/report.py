@@ -15,7 +15,7 @@ GROUP_COLORS = {"easy": "tab:green", "signal": "tab:green", "support": "tab:gree
 
 
 def _col(store, config, method, metric):
-    return np.array([r[metric] for r in store.select(config=config, method=method)])
+    return np.array([r.get(metric, np.nan) for r in store.select(config=config, method=method)])
 
 
 def _ms(a, fmt=".3f"):
@@ -105,13 +105,29 @@ BAND_NOTES = {
 }
 
 
+def stalled(exp, store) -> str:
+    """A sentence naming the outer runs that never left ``x0`` (no accepted step), or ''."""
+    out = []
+    for c in exp.configs:
+        for m in exp.methods:
+            if m != "scalar":
+                seeds = [r["seed"] for r in store.select(config=c.label, method=m) if r.get("accepted", 1) == 0]
+                if seeds:
+                    out.append(f"{c.label} {NAMES[m]} (seeds {', '.join(map(str, seeds))})")
+    return ("**Runs that never left x0** (no accepted outer step; their row is the start's): " + "; ".join(out)
+            + ".\n\n") if out else ""  # fmt: skip
+
+
 def markdown(exp, store, wall_s=None) -> str:
     runs = len(store.select(experiment=exp.name))
     head = f"## {exp.name}\n\n{exp.note}\n\n{len(exp.configs)} configurations x {exp.seeds} seeds x {len(exp.methods)} methods ({runs} runs on disk)"
     if wall_s is not None:
         head += f"; wall time of this invocation {wall_s:.0f} s"
     head += f". Biactive band: {BAND_NOTES[exp.settings.band]}"
-    return head + ".\n\n" + TABLES[exp.name](exp, store) + "\n"
+    if exp.settings.start is not None:
+        head += (f". Start: the uniform x0 = log({exp.settings.start:g} alpha_max) (`--start`), not the paper's; "
+                 "the paper columns are for comparison of shape only")  # fmt: skip
+    return head + ".\n\n" + stalled(exp, store) + TABLES[exp.name](exp, store) + "\n"
 
 
 def plot(exp, store, path_prefix: str) -> list[str]:

@@ -91,11 +91,16 @@ def _aip(quick: bool) -> Experiment:
 EXPERIMENTS = {"table1": _table1, "table2": _table2, "table3": _table3, "aip-regression": _aip}
 
 
-def get(name: str, quick: bool = False, seeds: int | None = None, band: str | None = None) -> Experiment:
-    """``band``: the biactive band of :class:`~fbjax.experiments.bilevel.Settings` (default "published")."""
+def get(
+    name: str, quick: bool = False, seeds: int | None = None, band: str | None = None, start: float | None = None
+) -> Experiment:
+    """``band``: the biactive band of :class:`~fbjax.experiments.bilevel.Settings` (default "published");
+    ``start``: the uniform outer start ``log(start alpha_max)`` (default: each design's own x0)."""
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose from {sorted(EXPERIMENTS)} or 'exp1'")
     exp = EXPERIMENTS[name](quick)
     if band is not None:  # Settings checks the name
         exp = dataclasses.replace(exp, settings=dataclasses.replace(exp.settings, band=band))
+    if start is not None:
+        exp = dataclasses.replace(exp, settings=dataclasses.replace(exp.settings, start=float(start)))
     return exp if seeds is None else dataclasses.replace(exp, seeds=int(seeds))

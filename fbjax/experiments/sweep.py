@@ -13,7 +13,7 @@ from fbjax.experiments.bilevel import run_batch, stack
 from fbjax.experiments.store import RunStore
 
 SCALARS = ("best_val_loss", "f1", "hid_recall", "test_mse", "nmse_val", "nmse_test", "hid_grad_norm_k0",
-           "grad_norm_k0", "nnz")  # fmt: skip
+           "grad_norm_k0", "nnz", "accepted")  # fmt: skip
 
 
 def check_settings(exp, out: str) -> None:
