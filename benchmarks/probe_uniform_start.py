@@ -40,10 +40,10 @@ for name, x in starts.items():
     y = fbjax.solve(F, x).y
     for band in ("published", "scale-free"):
         kw = band_kwargs(Settings(band=band), F.A)
-        gamma = kw.get("partition_gamma", 0.99 / F.lipschitz)
+        gamma = kw.get("partition_gamma", fbjax.solvers.default_gamma(F))  # the step argmin reads the partition at
         u, v = fbjax.fb.forward_map(F, x, y, gamma)
         codes = fbjax.fb.partition(u, v, kw["biactive_rtol"], kw.get("biactive_floor", 0.0))
-        nb = int(jnp.sum(jnp.abs(codes) == 2))
+        nb = int(jnp.sum(fbjax.fb.is_biactive(codes)))
         h = jax.grad(lambda x: d.validation_loss(fbjax.argmin(F, x, policy="sc", y0=y, **kw)))(x)
         hn = float(jnp.linalg.norm(h))
         ratios = [(phi(x) - phi(x - t * h / hn)) / (t * hn) for t in (1e-3, 1e-5, 1e-7)]
