@@ -249,7 +249,7 @@ EXPERIMENTS = ["exp1", "table1", "table2", "table3", "aip-regression", *STANDALO
 
 def reproduce(
     name: str, out: str, quick: bool = False, seeds=None, how: str = "auto", plot: bool = True, band: str | None = None,
-    start: float | None = None,
+    start: float | str | None = None,
 ) -> str:
     """Run one of the paper's experiments into ``out/NAME`` (resumable) and return its Markdown."""
     from fbjax.experiments import exp1, report, specs, sweep
@@ -282,6 +282,16 @@ def reproduce(
     return md
 
 
+def _start(text: str):
+    """``--start``: ``scalar`` or a positive float."""
+    if text == "scalar":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'scalar' or a number F > 0, got {text!r}") from None
+
+
 def _set_device(device):
     if device is not None:
         os.environ["JAX_PLATFORMS"] = {"cpu": "cpu", "gpu": "cuda"}[device]
@@ -308,9 +318,10 @@ def main(argv=None) -> int:
     r.add_argument("--band", choices=["published", "scale-free"], default=None,
                    help="biactive band: 'published' (default; the partition behind the paper's tables, scale "
                    "max(|v|, u, 1)) or 'scale-free' (max(|v|, u), fbjax's default)")
-    r.add_argument("--start", type=float, default=None, metavar="F",
-                   help="outer start x0 = log(F alpha_max) for every feature (default: each design's own, e.g. the "
-                   "calibrated x0 of Tables 2-3); use with its own --out")
+    r.add_argument("--start", type=_start, default=None, metavar="F|scalar",
+                   help="outer start for every feature: x0 = log(F alpha_max), or 'scalar' for the best penalty of "
+                   "the validation grid (default: the experiment's own, e.g. the calibrated x0 of Tables 2-3, "
+                   "'scalar' for aip-regression); use with its own --out")
     r.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "reproduce" and (args.band or args.start is not None) and (

@@ -101,8 +101,26 @@ def test_uniform_start_and_accepted_steps():
         assert np.all((out["accepted"] >= 0) & (out["accepted"] <= 4)), method
     assert np.all(out["accepted"] == 4)  # NBA takes every step
     assert np.all(bilevel.run_batch("scalar", dataclasses.replace(s, grid=6), data)["accepted"] == 0)
-    with pytest.raises(ValueError, match="start must be"):
-        Settings(start=0.0)
+    for bad in (0.0, "alpha_max"):
+        with pytest.raises(ValueError, match="start must be"):
+            Settings(start=bad)
+
+
+def test_scalar_start_improves_on_the_grid():
+    """``Settings(start="scalar")`` starts the weighted run at the grid's best penalty (inside the box
+    here), so ``values[0]`` is the grid's minimum and the reported model is at least as good."""
+    designs = [aip_regression(s, 40, 60, 6) for s in range(2)]
+    data = bilevel.stack(designs)
+    s = Settings(max_iter=6, grid=6, band="scale-free", start="scalar")
+    scalar = bilevel.run_batch("scalar", s, data)
+    frac = np.exp(scalar["best_x"][:, 0]) / np.asarray(data["alpha_max"])
+    assert np.all((frac > np.exp(s.box[0])) & (frac < np.exp(s.box[1])))  # no clipping: the claim is exact
+    warm = bilevel.run_batch("ntrba-sc", s, data)
+    np.testing.assert_allclose(warm["values"][:, 0], scalar["values"].min(axis=1), rtol=1e-6)
+    cold = bilevel.run_batch("ntrba-sc", dataclasses.replace(s, start=None), data)  # alpha_max / 5
+    assert np.all(np.abs(cold["values"][:, 0] / scalar["values"].min(axis=1) - 1) > 1e-2)  # the test can tell
+    assert np.all(warm["best_val_loss"] <= scalar["best_val_loss"] * (1 + 1e-6))
+    assert np.all(warm["accepted"] > 0)
 
 
 TINY = specs.Experiment(
@@ -163,6 +181,11 @@ def test_cli_reproduce_start_and_stalled_runs(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "table3" / "settings.json").read_text())["start"] == 0.1
     with pytest.raises(SystemExit):
         cli.main(["reproduce", "exp1", "--start", "0.1", "--out", str(tmp_path)])
+    assert cli._start("scalar") == "scalar" and cli._start("0.2") == 0.2
+    with pytest.raises(SystemExit):
+        cli.main(["reproduce", "table3", "--start", "alpha_max", "--out", str(tmp_path)])
+    assert specs.get("aip-regression").settings.start == "scalar"
+    assert specs.get("aip-regression", start=0.2).settings.start == 0.2
     # the report names every run without an accepted step
     store = RunStore(str(tmp_path / "fake.jsonl"))
     label = TINY.configs[0].label

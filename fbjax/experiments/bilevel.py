@@ -56,14 +56,19 @@ class Settings:
     band: str = "published"
     biactive_rtol: float = 0.1
     # The outer start. None: each design's own x0 (the calibrated one of the degenerate designs, else
-    # log(alpha_max / 5)); a float f: the uniform start x0 = log(f alpha_max), clipped to the box.
-    start: float | None = None
+    # log(alpha_max / 5)); a float f: the uniform start x0 = log(f alpha_max); "scalar": the uniform
+    # start at the seed's best scalar penalty of the validation grid. Clipped to the box.
+    start: float | str | None = None
 
     def __post_init__(self):
         if self.band not in BANDS:
             raise ValueError(f"unknown band {self.band!r}; choose from {BANDS}")
-        if self.start is not None and not 0 < self.start < float("inf"):
-            raise ValueError(f"start must be a fraction f > 0 of alpha_max (x0 = log(f alpha_max)), got {self.start}")
+        if self.start is not None and self.start != "scalar" and (
+            isinstance(self.start, str) or not 0 < self.start < float("inf")
+        ):
+            raise ValueError(
+                f"start must be 'scalar' or a fraction f > 0 of alpha_max (x0 = log(f alpha_max)), got {self.start!r}"
+            )
 
     def box_bounds(self, alpha_max):
         """``(lower, upper)`` of the paper code's box ``log(alpha_max) + box`` for ``x = log(alpha)``."""
@@ -118,14 +123,18 @@ def run_one(method: str, s: Settings, data: dict) -> dict:
     support = s.max_support or max(32, p // 2)
     solve = lambda x, y0, tol=None: jax.lax.stop_gradient(fbjax.solve(F, x, y0=y0, tol=tol, solver=s.solver).y)  # noqa: E731
 
-    if method == "scalar":
+    def grid():  # (best scalar penalty as a p-vector, validation loss over the grid)
         xs = scalar_penalties(log_grid(alpha_max, s.grid, *s.grid_range), p)
+
         def fn(x, y0):
             y = solve(x, y0, s.grid_tol)
             return val(y), y
 
         best, values = grid_search(fn, xs, jnp.zeros(p, xs.dtype))
-        x_best = xs[best]
+        return xs[best], values
+
+    if method == "scalar":
+        x_best, values = grid()
         res_values, grad_norms, h0 = values, jnp.zeros_like(values), jnp.zeros(p, values.dtype)
         accepted = jnp.asarray(0)
     else:
@@ -137,7 +146,12 @@ def run_one(method: str, s: Settings, data: dict) -> dict:
             return val(y), jax.lax.stop_gradient(y)
 
         fun = jax.value_and_grad(phi, has_aux=True)
-        x0 = data["x0"] if s.start is None else jnp.full(p, jnp.log(s.start * alpha_max), data["x0"].dtype)
+        if s.start == "scalar":
+            x0 = grid()[0].astype(data["x0"].dtype)
+        elif s.start is not None:
+            x0 = jnp.full(p, jnp.log(s.start * alpha_max), data["x0"].dtype)
+        else:
+            x0 = data["x0"]
         x0 = jnp.clip(x0, lower, upper)
         y_init = solve(x0, None)
         (_, _), h0 = fun(x0, y_init)

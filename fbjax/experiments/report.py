@@ -124,8 +124,11 @@ def markdown(exp, store, wall_s=None) -> str:
     if wall_s is not None:
         head += f"; wall time of this invocation {wall_s:.0f} s"
     head += f". Biactive band: {BAND_NOTES[exp.settings.band]}"
-    if exp.settings.start is not None:
-        head += (f". Start: the uniform x0 = log({exp.settings.start:g} alpha_max) (`--start`), not the paper's; "
+    start = exp.settings.start
+    if start == "scalar":
+        head += ". Start: each weighted run starts at its seed's best scalar penalty of the validation grid"
+    elif start is not None:
+        head += (f". Start: the uniform x0 = log({start:g} alpha_max) (`--start`), not the paper's; "
                  "the paper columns are for comparison of shape only")  # fmt: skip
     return head + ".\n\n" + stalled(exp, store) + TABLES[exp.name](exp, store) + "\n"
 
@@ -141,7 +144,8 @@ def plot(exp, store, path_prefix: str) -> list[str]:
     paths = []
     n = len(exp.configs)
     cols = min(n, 3)
-    fig, axes = plt.subplots((n + cols - 1) // cols, cols, figsize=(5 * cols, 3.6 * ((n + cols - 1) // cols)), squeeze=False)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False, layout="constrained")
     for ax, c in zip(axes.flat, exp.configs):
         for m in exp.methods:
             if m == "scalar":
@@ -159,7 +163,6 @@ def plot(exp, store, path_prefix: str) -> list[str]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(f"{exp.name}: outer trajectories (mean over seeds)")
-    fig.tight_layout()
     paths.append(path_prefix + "_trajectories.png")
     fig.savefig(paths[-1], dpi=100)
     plt.close(fig)
@@ -172,8 +175,14 @@ def plot(exp, store, path_prefix: str) -> list[str]:
         if r:
             ax.plot(np.asarray(r[0]["best_x"]), ".", ms=3, label=NAMES[m])
     for name, idx in design.groups.items():
-        ax.axvspan(idx[0] - 0.5, idx[-1] + 0.5, alpha=0.08, color=GROUP_COLORS.get(name, "gray"))
-        ax.text(idx[0], ax.get_ylim()[1], name, fontsize=7, va="top")
+        color = GROUP_COLORS.get(name, "gray")
+        if len(idx) and idx[-1] - idx[0] == len(idx) - 1:  # a contiguous block: one labelled band
+            ax.axvspan(idx[0] - 0.5, idx[-1] + 0.5, alpha=0.08, color=color)
+            ax.text(idx[0], ax.get_ylim()[1], name, fontsize=7, va="top")
+        elif name in GROUP_COLORS:  # scattered features (e.g. a random support): one thin band each
+            for i in idx:
+                ax.axvspan(i - 0.5, i + 0.5, alpha=0.25, color=color, lw=0)
+            ax.plot([], [], "s", color=color, alpha=0.25, label=name)
     ax.set_xlabel("feature index")
     ax.set_ylabel("learned x = log(alpha) at the best iterate")
     ax.set_title(f"{exp.name}, {c.label}, seed 0: learned penalty profile")
