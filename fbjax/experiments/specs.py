@@ -108,6 +108,6 @@ def get(
     if band is not None:  # Settings checks the name
         exp = dataclasses.replace(exp, settings=dataclasses.replace(exp.settings, band=band))
     if start is not None:
-        start = start if start == "scalar" else float(start)
+        start = start if isinstance(start, str) else float(start)  # Settings checks it
         exp = dataclasses.replace(exp, settings=dataclasses.replace(exp.settings, start=start))
     return exp if seeds is None else dataclasses.replace(exp, seeds=int(seeds))
