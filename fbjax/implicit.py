@@ -144,6 +144,12 @@ def argmin(
 ):
     """``S(x) = argmin_y F(y) + sum_i psi(x_i) |y_i|``, differentiable in reverse mode.
 
+    The gradient of ``L(x, S(x))`` is the residual-enlarged subgradient of Alg. 1. The part that
+    flows through ``S`` is zero on a coordinate that is inactive and outside the band
+    (``|v_i| < u_i``), under every policy. So an outer solver leaves that penalty where it is while
+    the coordinate stays off. Start from penalties low enough that the relevant features are active,
+    e.g. the best scalar penalty of a grid.
+
     Args:
       F: the smooth part (:class:`fbjax.LeastSquares`, :class:`fbjax.Logistic` or a
         :class:`fbjax.SmoothLoss`); differentiable (its data get correct cotangents).
