@@ -40,6 +40,9 @@ def test_hypergradient_matches_finite_differences(loss, sparse, policy):
     fd = jnp.array([central_fd(phi, x, e) for e in jnp.eye(x.shape[0])])
     assert jnp.linalg.norm(g) > 1e-4
     assert jnp.linalg.norm(g - fd) <= 1e-5 * jnp.linalg.norm(fd)
+    # inactive and 20% outside the kink (beyond the band): no signal through S under any policy
+    off = fbjax.solve(F, x, tol=TOL, max_iter=100_000, solver="fista").y == 0
+    assert 0 < int(jnp.sum(off)) and jnp.all(g[off] == 0)
 
 
 @pytest.mark.parametrize("loss", ["ls", "logistic"])
