@@ -287,9 +287,12 @@ def _start(text: str):
     if text == "scalar":
         return text
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'scalar' or a number F > 0, got {text!r}") from None
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected 'scalar' or a number F > 0, got {text!r}")
+    return value
 
 
 def _set_device(device):

@@ -182,8 +182,9 @@ def test_cli_reproduce_start_and_stalled_runs(tmp_path, monkeypatch):
     with pytest.raises(SystemExit):
         cli.main(["reproduce", "exp1", "--start", "0.1", "--out", str(tmp_path)])
     assert cli._start("scalar") == "scalar" and cli._start("0.2") == 0.2
-    with pytest.raises(SystemExit):
-        cli.main(["reproduce", "table3", "--start", "alpha_max", "--out", str(tmp_path)])
+    for bad in ("alpha_max", "-1", "0"):
+        with pytest.raises(SystemExit):
+            cli.main(["reproduce", "table3", "--start", bad, "--out", str(tmp_path)])
     assert specs.get("aip-regression").settings.start == "scalar"
     assert specs.get("aip-regression", start=0.2).settings.start == 0.2
     # the report names every run without an accepted step
