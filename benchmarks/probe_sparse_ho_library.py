@@ -86,7 +86,7 @@ def library_run(X, y, X_val, y_val, x0, n_outer=50, p_grad_norm=1.0, tol=1e-5, e
     n, p = X.shape
     w, J, mask_old = np.zeros(p), None, np.zeros(p, bool)
     x, step, gone_up = x0.copy(), None, False
-    values, xs, masks = [], [], []
+    values, solutions = [], []
     for k in range(n_outer):
         alpha = np.exp(x)
         w = coordinate_descent(X, y, alpha, w, epochs, tol)
@@ -101,14 +101,13 @@ def library_run(X, y, X_val, y_val, x0, n_outer=50, p_grad_norm=1.0, tol=1e-5, e
         h = np.zeros(p)
         h[mask] = J.T @ (2 * X_val[:, mask].T @ residual / len(y_val))
         values.append(residual @ residual / len(y_val))
-        xs.append(x.copy())
-        masks.append(mask)
+        solutions.append(w.copy())
         if (step is None or k < 20) and not gone_up:
             step = p_grad_norm / (np.linalg.norm(h) + 1e-12)
         x = x - step * h
         if k > 0 and values[-1] > values[-2]:
             step, gone_up = step / 10, True
-    return np.array(values), xs, masks, x
+    return np.array(values), solutions, x
 
 
 if __name__ == "__main__":
@@ -119,9 +118,10 @@ if __name__ == "__main__":
     import fbjax
     from fbjax.baselines import sparse_ho_gd
     from fbjax.data import calibrated_degenerate
+    from fbjax.experiments.bilevel import f1_score
 
-    def f1(support, beta):
-        return 2 * np.sum(support & (beta != 0)) / (support.sum() + np.sum(beta != 0))
+    def f1(y, beta):
+        return float(f1_score(jnp.asarray(y), jnp.asarray(beta)))
 
     VARIANTS = {
         "library defaults": {},
@@ -133,15 +133,15 @@ if __name__ == "__main__":
         d = calibrated_degenerate(0, n=n, p=p, rho=rho)
         F = fbjax.LeastSquares(jnp.asarray(d.A_train), jnp.asarray(d.b_train), l2=0.0)
 
-        def exact_support(x):
-            return np.abs(np.asarray(fbjax.solve(F, jnp.asarray(x), max_iter=200_000).y)) > 1e-10
+        def exact(x):
+            return fbjax.solve(F, jnp.asarray(x), max_iter=200_000).y
 
         arrays = [np.asarray(a) for a in (d.A_train, d.b_train, d.A_val, d.b_val, d.x0)]
         for name, kw in VARIANTS.items():
-            values, xs, masks, x_final = library_run(*arrays, **kw)
+            values, solutions, x_final = library_run(*arrays, **kw)
             best = int(np.argmin(values))
-            print(f"({rho}, {n}, {p}) [issue: {issue}] {name}: F1 last {f1(masks[-1], d.beta):.3f}, best "
-                  f"{f1(masks[best], d.beta):.3f} (k = {best}), final update {f1(exact_support(x_final), d.beta):.3f}; "
+            print(f"({rho}, {n}, {p}) [issue: {issue}] {name}: F1 last {f1(solutions[-1], d.beta):.3f}, best "
+                  f"{f1(solutions[best], d.beta):.3f} (k = {best}), final update {f1(exact(x_final), d.beta):.3f}; "
                   f"best val {values.min():.4f}", flush=True)  # fmt: skip
 
         def phi(x, y0):
@@ -150,7 +150,7 @@ if __name__ == "__main__":
 
         ours = sparse_ho_gd(jax.jit(jax.value_and_grad(phi, has_aux=True)), jnp.asarray(d.x0), max_iter=50,
                             aux0=fbjax.solve(F, jnp.asarray(d.x0)).y)  # fmt: skip
-        exact, *_ = library_run(*arrays, **VARIANTS["both"])
+        reference, *_ = library_run(*arrays, **VARIANTS["both"])
         print(f"({rho}, {n}, {p}) fbjax sparse_ho_gd (no box, no ridge): F1 best "
-              f"{f1(exact_support(ours.best_x), d.beta):.3f}; max |values - NumPy exact variant| "
-              f"{np.max(np.abs(np.asarray(ours.values) - exact)):.1e}", flush=True)  # fmt: skip
+              f"{f1(exact(ours.best_x), d.beta):.3f}; max |values - NumPy exact variant| "
+              f"{np.max(np.abs(np.asarray(ours.values) - reference)):.1e}", flush=True)  # fmt: skip

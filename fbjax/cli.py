@@ -283,15 +283,14 @@ def reproduce(
 
 
 def _start(text: str):
-    """``--start``: ``scalar`` or a positive float."""
-    if text == "scalar":
-        return text
+    """``--start``: ``scalar`` or a number ``F > 0``, as :class:`~fbjax.experiments.bilevel.Settings` accepts."""
+    from fbjax.experiments.bilevel import Settings
+
     try:
-        value = float(text)
+        value = text if text == "scalar" else float(text)
+        Settings(start=value)
     except ValueError:
-        value = float("nan")
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected 'scalar' or a number F > 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected 'scalar' or a number F > 0, got {text!r}") from None
     return value
 
 
