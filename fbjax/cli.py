@@ -249,7 +249,7 @@ EXPERIMENTS = ["exp1", "table1", "table2", "table3", "aip-regression", *STANDALO
 
 def reproduce(
     name: str, out: str, quick: bool = False, seeds=None, how: str = "auto", plot: bool = True, band: str | None = None,
-    start: float | str | None = None,
+    start: float | str | None = None, box_lower: float | None = None,
 ) -> str:
     """Run one of the paper's experiments into ``out/NAME`` (resumable) and return its Markdown."""
     from fbjax.experiments import exp1, report, specs, sweep
@@ -269,7 +269,7 @@ def reproduce(
             png = os.path.basename(module.plot(result, os.path.join(folder, f"{name.replace('-', '_')}.png")))
             md += f"\n![{png}]({png})\n"
     else:
-        exp = specs.get(name, quick=quick, seeds=seeds, band=band, start=start)
+        exp = specs.get(name, quick=quick, seeds=seeds, band=band, start=start, box_lower=box_lower)
         store = sweep.run(exp, folder, how=how)
         md = report.markdown(exp, store, wall_s=time.perf_counter() - t0)
         if plot:
@@ -291,6 +291,20 @@ def _start(text: str):
         Settings(start=value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected 'scalar' or a number F > 0, got {text!r}") from None
+    return value
+
+
+def _box_lower(text: str) -> float:
+    """``--box-lower``: ``none`` (no lower bound) or a number ``C`` below the box's upper end."""
+    from fbjax.experiments.bilevel import Settings
+
+    try:
+        value = -float("inf") if text == "none" else float(text)
+        Settings(box=(value, Settings.box[1]))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'none' or a number C < log 0.9 (the bound log(alpha_max) + C), got {text!r}"
+        ) from None
     return value
 
 
@@ -324,11 +338,15 @@ def main(argv=None) -> int:
                    help="outer start for every feature: x0 = log(F alpha_max), or 'scalar' for the best penalty of "
                    "the validation grid (default: the experiment's own, e.g. the calibrated x0 of Tables 2-3, "
                    "'scalar' for aip-regression); use with its own --out")
+    r.add_argument("--box-lower", type=_box_lower, default=None, metavar="C|none",
+                   help="lower end of the box for x = log(alpha): log(alpha_max) + C, or 'none' for no lower bound "
+                   "(default: the experiment's own, C = -5 as the paper code, 'none' for aip-regression); use "
+                   "with its own --out")
     r.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
-    if args.command == "reproduce" and (args.band or args.start is not None) and (
+    if args.command == "reproduce" and (args.band or args.start is not None or args.box_lower is not None) and (
             args.name == "exp1" or args.name in STANDALONE):
-        parser.error(f"--band and --start apply to the seed sweeps, not to {args.name}")
+        parser.error(f"--band, --start and --box-lower apply to the seed sweeps, not to {args.name}")
     _set_device(args.device)
     if args.command == "demo":
         if args.quick:
@@ -340,7 +358,7 @@ def main(argv=None) -> int:
     else:
         reproduce(
             args.name, args.out, quick=args.quick, seeds=args.seeds, how=args.batch, plot=not args.no_plot,
-            band=args.band, start=args.start,
+            band=args.band, start=args.start, box_lower=args.box_lower,
         )  # fmt: skip
     return 0
 

@@ -175,10 +175,22 @@ def test_cli_reproduce_quick_end_to_end(tmp_path, monkeypatch, capsys):
 
 def test_cli_reproduce_start_and_stalled_runs(tmp_path, monkeypatch):
     monkeypatch.setitem(specs.EXPERIMENTS, "table3", lambda quick: TINY)
-    assert cli.main(["reproduce", "table3", "--start", "0.1", "--no-plot", "--out", str(tmp_path)]) == 0
+    argv = ["reproduce", "table3", "--start", "0.1", "--box-lower", "none", "--no-plot", "--out", str(tmp_path)]
+    assert cli.main(argv) == 0
     md = (tmp_path / "table3" / "table3.md").read_text()
     assert "Start: the uniform x0 = log(0.1 alpha_max)" in md
-    assert json.loads((tmp_path / "table3" / "settings.json").read_text())["start"] == 0.1
+    assert "Box for x = log(alpha): [-inf, log(alpha_max) -0.1054]" in md
+    recorded = json.loads((tmp_path / "table3" / "settings.json").read_text())
+    assert recorded["start"] == 0.1 and recorded["box"][0] == -np.inf
+    assert cli.main(argv) == 0  # resumes: the recorded -inf reads back equal
+    with pytest.raises(ValueError, match="other settings"):
+        cli.main(argv[:4] + ["--box-lower", "-7"] + argv[6:])
+    assert cli._box_lower("none") == -np.inf and cli._box_lower("-7") == -7.0
+    for bad in ("0", "nan", "low"):
+        with pytest.raises(SystemExit):
+            cli.main(["reproduce", "table3", "--box-lower", bad, "--out", str(tmp_path)])
+    assert specs.get("table3").settings.box[0] == -5.0 and specs.get("aip-regression").settings.box[0] == -np.inf
+    assert specs.get("aip-regression", box_lower=-5).settings.box == specs.get("table3").settings.box
     with pytest.raises(SystemExit):
         cli.main(["reproduce", "exp1", "--start", "0.1", "--out", str(tmp_path)])
     assert cli._start("scalar") == "scalar" and cli._start("0.2") == 0.2

@@ -34,6 +34,11 @@ def test_ntrba_box_constrained_minimizer():
     q = jax.value_and_grad(lambda x: 0.5 * jnp.sum(jnp.array([1.0, 4.0, 0.5, 2.0]) * (x - C) ** 2))
     res = fbjax.ntrba(q, jnp.zeros(4), max_iter=300, lower=-1.0, upper=1.0)
     np.testing.assert_allclose(res.best_x, jnp.clip(C, -1, 1), atol=1e-6)
+    # an infinite bound is no bound: the same run as None on that side
+    half = fbjax.ntrba(q, jnp.zeros(4), max_iter=300, lower=-jnp.inf, upper=1.0)
+    none = fbjax.ntrba(q, jnp.zeros(4), max_iter=300, upper=1.0)
+    np.testing.assert_allclose(half.best_x, jnp.minimum(C, 1), atol=1e-6)
+    np.testing.assert_array_equal(half.values, none.values)
 
 
 def test_nba_reaches_step_sized_neighbourhood():

@@ -46,6 +46,7 @@ class Settings:
     grid: int = 100
     grid_range: tuple = (1e-3, 0.9)
     grid_tol: float = 1e-8  # FB residual for the grid solves (the paper code: KKT 1e-8)
+    # x = log(alpha) in log(alpha_max) + box; the lower end may be -inf (no lower bound).
     box: tuple = (-5.0, float(np.log(0.9)))
     p_grad_norm: float = 1.0  # sparse-ho-gd
     max_support: int | None = None  # static reduced-adjoint bucket (None: p // 2, at least 32)
@@ -61,6 +62,9 @@ class Settings:
     start: float | str | None = None
 
     def __post_init__(self):
+        lo, hi = self.box
+        if not (-float("inf") <= lo < hi < float("inf")):
+            raise ValueError(f"box must be (lower, upper) with lower < upper, upper finite, got {self.box!r}")
         if self.band not in BANDS:
             raise ValueError(f"unknown band {self.band!r}; choose from {BANDS}")
         if self.start is not None and self.start != "scalar" and (
@@ -71,7 +75,8 @@ class Settings:
             )
 
     def box_bounds(self, alpha_max):
-        """``(lower, upper)`` of the paper code's box ``log(alpha_max) + box`` for ``x = log(alpha)``."""
+        """``(lower, upper)`` of the box ``log(alpha_max) + box`` for ``x = log(alpha)`` (the paper code's
+        ``[-5, log 0.9]`` by default)."""
         return jnp.log(alpha_max) + self.box[0], jnp.log(alpha_max) + self.box[1]
 
 

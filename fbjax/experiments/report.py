@@ -119,8 +119,11 @@ def stalled(exp, store) -> str:
 
 
 def markdown(exp, store, wall_s=None) -> str:
-    runs = len(store.select(experiment=exp.name))
-    head = f"## {exp.name}\n\n{exp.note}\n\n{len(exp.configs)} configurations x {exp.seeds} seeds x {len(exp.methods)} methods ({runs} runs on disk)"
+    rows = store.select(experiment=exp.name)
+    head = f"## {exp.name}\n\n{exp.note}\n\n{len(exp.configs)} configurations x {exp.seeds} seeds x {len(exp.methods)} methods ({len(rows)} runs on disk)"
+    blocks = {(r["config"], r["method"]): r["block_wall_s"] for r in rows if "block_wall_s" in r}
+    if blocks:  # each (configuration, method) block is one compiled program over all seeds
+        head += f"; computing them took {sum(blocks.values()):.0f} s (sum over the {len(blocks)} blocks, compilation included)"
     if wall_s is not None:
         head += f"; wall time of this invocation {wall_s:.0f} s"
     head += f". Biactive band: {BAND_NOTES[exp.settings.band]}"
@@ -130,6 +133,8 @@ def markdown(exp, store, wall_s=None) -> str:
     elif start is not None:
         head += (f". Start: the uniform x0 = log({start:g} alpha_max) (`--start`), not the paper's; "
                  "the paper columns are for comparison of shape only")  # fmt: skip
+    lo, hi = exp.settings.box
+    head += f". Box for x = log(alpha): [{'-inf' if np.isinf(lo) else f'log(alpha_max) {lo:+g}'}, log(alpha_max) {hi:+.4g}]"
     return head + ".\n\n" + stalled(exp, store) + TABLES[exp.name](exp, store) + "\n"
 
 

@@ -8,6 +8,7 @@ and the report says so (seeds: text 5 or 10, code 20; Table 3 box and steps: cod
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Callable
 
 from fbjax.data import aip_regression, calibrated_degenerate, three_group
@@ -87,8 +88,9 @@ def _aip(quick: bool) -> Experiment:
     # No code for the slides: Table 3's radius and the scale-free band. The slides give no start. A
     # strictly inactive feature has a zero hypergradient under every policy, so its penalty stays put;
     # from alpha_max/5 (`--start 0.2`) the small true coefficients stayed off. The grid's best penalty
-    # starts them active, and (inside the box) the weighted run can only improve on the scalar's loss.
-    settings = Settings(band="scale-free", start="scalar")
+    # starts them active, and the weighted run can only improve on the scalar's loss. The slides give
+    # no box either: no lower bound (the paper code's log(alpha_max) - 5 bound in (200, 600, 120)).
+    settings = Settings(band="scale-free", start="scalar", box=(-math.inf, Settings.box[1]))
     return _scalar_vs_weighted("aip-regression", aip_regression, configs, settings, quick, 5, note)
 
 
@@ -97,11 +99,12 @@ EXPERIMENTS = {"table1": _table1, "table2": _table2, "table3": _table3, "aip-reg
 
 def get(
     name: str, quick: bool = False, seeds: int | None = None, band: str | None = None,
-    start: float | str | None = None,
+    start: float | str | None = None, box_lower: float | None = None,
 ) -> Experiment:
     """``band``: the biactive band of :class:`~fbjax.experiments.bilevel.Settings` (default "published");
     ``start``: the outer start, ``"scalar"`` (the best grid penalty) or ``f`` for the uniform
-    ``log(f alpha_max)`` (default: the experiment's own)."""
+    ``log(f alpha_max)``; ``box_lower``: the box's lower end ``log(alpha_max) + box_lower`` (``-inf``:
+    none). Defaults: the experiment's own."""
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose from {sorted(EXPERIMENTS)} or 'exp1'")
     exp = EXPERIMENTS[name](quick)
@@ -110,4 +113,7 @@ def get(
     if start is not None:
         start = start if isinstance(start, str) else float(start)  # Settings checks it
         exp = dataclasses.replace(exp, settings=dataclasses.replace(exp.settings, start=start))
+    if box_lower is not None:  # Settings checks it
+        box = (float(box_lower), exp.settings.box[1])
+        exp = dataclasses.replace(exp, settings=dataclasses.replace(exp.settings, box=box))
     return exp if seeds is None else dataclasses.replace(exp, seeds=int(seeds))
