@@ -117,6 +117,8 @@ def test_scalar_start_improves_on_the_grid():
     assert np.all((frac > np.exp(s.box[0])) & (frac < np.exp(s.box[1])))  # no clipping: the claim is exact
     warm = bilevel.run_batch("ntrba-sc", s, data)
     np.testing.assert_allclose(warm["values"][:, 0], scalar["values"].min(axis=1), rtol=1e-6)
+    reuse = bilevel.run_batch("ntrba-sc", s, dict(data, x_scalar=jnp.asarray(scalar["best_x"])))  # no grid
+    np.testing.assert_array_equal(reuse["values"], warm["values"])
     cold = bilevel.run_batch("ntrba-sc", dataclasses.replace(s, start=None), data)  # alpha_max / 5
     assert np.all(np.abs(cold["values"][:, 0] / scalar["values"].min(axis=1) - 1) > 1e-2)  # the test can tell
     assert np.all(warm["best_val_loss"] <= scalar["best_val_loss"] * (1 + 1e-6))
@@ -136,27 +138,38 @@ class Interrupted(Exception):
 
 
 def test_sweep_resumes_without_recomputing(tmp_path, monkeypatch):
-    calls, armed = [], [True]
+    """Also with ``start="scalar"``: the weighted blocks start from the scalar block's stored best
+    penalty, across the interruption too."""
+    calls, armed, passed = [], [True], []
     real = sweep.run_batch
 
-    def flaky(method, *a, **k):
+    def flaky(method, settings, data, *a, **k):
         calls.append(method)
         if len(calls) == 3 and armed[0]:
             armed[0] = False
             raise Interrupted  # killed in the third block
-        return real(method, *a, **k)
+        passed.append((method, "x_scalar" in data))
+        return real(method, settings, data, *a, **k)
 
+    tiny = dataclasses.replace(TINY, settings=dataclasses.replace(TINY.settings, start="scalar"))
     monkeypatch.setattr(sweep, "run_batch", flaky)
     with pytest.raises(Interrupted):
-        sweep.run(TINY, str(tmp_path), progress=False)
+        sweep.run(tiny, str(tmp_path), progress=False)
     lines = (tmp_path / "runs.jsonl").read_text().splitlines()
     assert len(lines) == 2 * 2  # two finished blocks x two seeds
     calls.clear()
-    store = sweep.run(TINY, str(tmp_path), progress=False)
+    store = sweep.run(tiny, str(tmp_path), progress=False)
     assert calls == ["ntrba-sc", "scalar", "nba-null", "ntrba-sc"]  # only the unfinished blocks
     assert len(store.rows) == 2 * 3 * 2
+    assert all(reused == (m != "scalar") for m, reused in passed)
+    for c in TINY.configs:
+        for seed in range(2):
+            (grid,) = store.select(config=c.label, method="scalar", seed=seed)
+            for m in ("nba-null", "ntrba-sc"):  # each weighted run starts at the grid's minimum
+                (run,) = store.select(config=c.label, method=m, seed=seed)
+                assert run["values"][0] == pytest.approx(min(grid["values"]), rel=1e-6)
     calls.clear()
-    sweep.run(TINY, str(tmp_path), progress=False)
+    sweep.run(tiny, str(tmp_path), progress=False)
     assert calls == []
 
 

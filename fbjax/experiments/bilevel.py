@@ -119,7 +119,10 @@ def band_kwargs(s: Settings, A, exact: bool = False) -> dict:
 
 
 def run_one(method: str, s: Settings, data: dict) -> dict:
-    """One seed: the outer run of ``method`` and its metrics (traced; see :func:`run_batch`)."""
+    """One seed: the outer run of ``method`` and its metrics (traced; see :func:`run_batch`).
+
+    ``data``: one seed of :func:`stack`, optionally with ``x_scalar``, the best grid penalty of the
+    ``scalar`` method, which ``start="scalar"`` then uses instead of running the grid again."""
     p = data["beta"].shape[0]
     F = fbjax.LeastSquares(data["A_train"], data["b_train"], l2=data["l2"])
     alpha_max = data["alpha_max"]
@@ -151,8 +154,8 @@ def run_one(method: str, s: Settings, data: dict) -> dict:
             return val(y), jax.lax.stop_gradient(y)
 
         fun = jax.value_and_grad(phi, has_aux=True)
-        if s.start == "scalar":
-            x0 = grid()[0].astype(data["x0"].dtype)
+        if s.start == "scalar":  # the scalar block's result when the sweep passes it, else the grid here
+            x0 = data["x_scalar"] if "x_scalar" in data else grid()[0].astype(data["x0"].dtype)
         elif s.start is not None:
             x0 = jnp.full(p, jnp.log(s.start * alpha_max), data["x0"].dtype)
         else:

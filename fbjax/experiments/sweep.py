@@ -33,6 +33,15 @@ def check_settings(exp, out: str) -> None:
         json.dump(mine, f, indent=1)
 
 
+def scalar_starts(store: RunStore, config: str, seeds, dtype):
+    """The scalar block's best penalties of ``config`` (seeds stacked), read back from the store: the
+    weighted runs of ``Settings(start="scalar")`` start there instead of re-running the grid."""
+    import jax.numpy as jnp
+
+    best = {r["seed"]: r["best_x"] for r in store.select(config=config, method="scalar")}
+    return jnp.asarray([best[s] for s in seeds], dtype)
+
+
 def run(exp, out: str, how: str = "auto", progress: bool = True) -> RunStore:
     import jax
     from tqdm import tqdm
@@ -53,8 +62,11 @@ def run(exp, out: str, how: str = "auto", progress: bool = True) -> RunStore:
         if config.label not in cache:
             cache.clear()
             cache[config.label] = stack([exp.make(s, **config.kwargs) for s in seeds])
+        data = cache[config.label]
+        if exp.settings.start == "scalar" and method != "scalar" and store.has(config.label, "scalar", seeds):
+            data = dict(data, x_scalar=scalar_starts(store, config.label, seeds, data["x0"].dtype))
         t0 = time.perf_counter()
-        res = run_batch(method, exp.settings, cache[config.label], how)
+        res = run_batch(method, exp.settings, data, how)
         wall = time.perf_counter() - t0
         rows = []
         for i, s in enumerate(seeds):
