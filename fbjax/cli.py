@@ -6,7 +6,7 @@ by grid search, weighted Sparse-HO (null policy) and NTRBA with the sign-consist
 table (hidden-block subgradient at k = 0, best validation loss, support F1) and a PNG of the
 trajectories. ``fbjax demo --starvation`` adds the k = 0 study over all nine Table 3 configurations.
 
-``fbjax reproduce NAME`` (exp1, table1, table2, table3, aip-regression): the paper's experiments,
+``fbjax reproduce NAME`` (exp1, table1, table2, table3, aip-regression, aip-classification): the paper's experiments,
 resumable (``runs.jsonl``), with a Markdown table beside the paper's numbers and PNG figures.
 ``hypergrad-compare``: every hypergradient method on one non-degenerate and one degenerate
 instance (error, time, memory vs K or mu; CSV + PNG). ``group-structure``: Frecon et al.'s
@@ -244,7 +244,7 @@ def plot_demo(design, res, path):
 
 # Experiments outside the seed-sweep machinery: modules with run(folder, quick), markdown(result), plot(result, path).
 STANDALONE = {"hypergrad-compare": "hypergrad", "group-structure": "groups"}
-EXPERIMENTS = ["exp1", "table1", "table2", "table3", "aip-regression", *STANDALONE]
+EXPERIMENTS = ["exp1", "table1", "table2", "table3", "aip-regression", "aip-classification", *STANDALONE]
 
 
 def reproduce(
@@ -332,15 +332,15 @@ def main(argv=None) -> int:
     r.add_argument("--batch", choices=["auto", "map", "vmap"], default="auto",
                    help="seed batching: lax.map (CPU default) or vmap (GPU default)")
     r.add_argument("--band", choices=["published", "scale-free"], default=None,
-                   help="biactive band: 'published' (default; the partition behind the paper's tables, scale "
-                   "max(|v|, u, 1)) or 'scale-free' (max(|v|, u), fbjax's default)")
+                   help="biactive band: 'published' (the partition behind the paper's tables, scale max(|v|, u, 1); "
+                   "the default of table1-3) or 'scale-free' (max(|v|, u); fbjax's default and the AIP designs')")
     r.add_argument("--start", type=_start, default=None, metavar="F|scalar",
                    help="outer start for every feature: x0 = log(F alpha_max), or 'scalar' for the best penalty of "
                    "the validation grid (default: the experiment's own, e.g. the calibrated x0 of Tables 2-3, "
-                   "'scalar' for aip-regression); use with its own --out")
+                   "'scalar' for the AIP designs); use with its own --out")
     r.add_argument("--box-lower", type=_box_lower, default=None, metavar="C|none",
                    help="lower end of the box for x = log(alpha): log(alpha_max) + C, or 'none' for no lower bound "
-                   "(default: the experiment's own, C = -5 as the paper code, 'none' for aip-regression); use "
+                   "(default: the experiment's own, C = -5 as the paper code, 'none' for the AIP designs); use "
                    "with its own --out")
     r.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)

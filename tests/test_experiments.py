@@ -11,8 +11,8 @@ import pytest
 import fbjax
 import fbjax.cli as cli
 from fbjax.baselines import grid_search, log_grid, scalar_penalties
-from fbjax.data import aip_regression, calibrated_degenerate, three_group
-from fbjax.experiments import bilevel, exp1, report, specs, sweep
+from fbjax.data import aip_classification, aip_regression, calibrated_degenerate, three_group
+from fbjax.experiments import bilevel, exp1, paper, report, specs, sweep
 from fbjax.experiments.store import RunStore
 from fbjax.experiments.bilevel import Settings, f1_score
 
@@ -35,13 +35,27 @@ def test_generators_are_seeded_and_shaped():
         aip_regression(0, 10, 5, 6)
 
 
-def test_alpha_max_zeroes_the_lasso():
-    d = three_group(0, 60, 1.0, 0.05)
-    F = d.lower_level()
-    y = fbjax.solve(F, jnp.full(d.p, np.log(d.alpha_max * 1.001))).y
+@pytest.mark.parametrize("design", [three_group(0, 60, 1.0, 0.05), aip_classification(0, 40, 60, 6)])
+def test_alpha_max_zeroes_the_lasso(design):
+    """``alpha_max`` is the smallest penalty with ``S = 0``, for the squared and the logistic loss."""
+    F = design.lower_level()
+    y = fbjax.solve(F, jnp.full(design.p, np.log(design.alpha_max * 1.001))).y
     assert float(jnp.max(jnp.abs(y))) == 0.0
-    y = fbjax.solve(F, jnp.full(d.p, np.log(d.alpha_max * 0.9))).y
+    y = fbjax.solve(F, jnp.full(design.p, np.log(design.alpha_max * 0.9))).y
     assert float(jnp.max(jnp.abs(y))) > 0.0
+
+
+def test_aip_classification_design():
+    """The regression design's draw with labels sign(A beta + noise); the logistic model on both levels."""
+    r, c = aip_regression(2, 40, 60, 6), aip_classification(2, 40, 60, 6)
+    for k in ("A_train", "A_val", "A_test", "beta"):
+        np.testing.assert_array_equal(getattr(r, k), getattr(c, k))
+    for k in ("b_train", "b_val", "b_test"):
+        np.testing.assert_array_equal(getattr(c, k), np.where(getattr(r, k) >= 0, 1.0, -1.0))
+    assert isinstance(c.lower_level(), fbjax.Logistic)
+    y = jnp.asarray(np.random.default_rng(0).standard_normal(c.p))
+    want = np.mean(np.log1p(np.exp(-c.b_val * (c.A_val @ np.asarray(y)))))
+    assert float(c.validation_loss(y)) == pytest.approx(want, rel=1e-12)
 
 
 def test_f1_score():
@@ -85,6 +99,29 @@ def test_run_batch_starvation_and_metrics():
     assert np.all(scalar["values"].shape == (2, 10))
     with pytest.raises(ValueError, match="unknown method"):
         bilevel.run_batch("bogus", s, data)
+
+
+def test_run_batch_logistic_model():
+    """``Settings(model="logistic")``: the upper level is the validation log-loss of the logistic lower
+    level (values[0] checked independently at the start), and the classification F1 is sklearn's."""
+    from sklearn.metrics import f1_score as sk_f1
+
+    designs = [aip_classification(s, 40, 60, 6) for s in range(2)]
+    data = bilevel.stack(designs)
+    s = Settings(max_iter=4, grid=6, band="scale-free", model="logistic")
+    out = bilevel.run_batch("ntrba-sc", s, data)
+    for i, d in enumerate(designs):
+        y0 = fbjax.solve(d.lower_level(), jnp.full(d.p, np.log(d.alpha_max / 5))).y  # stack's default start
+        assert out["values"][i][0] == pytest.approx(float(d.validation_loss(y0)), rel=1e-8)
+        y = np.asarray(fbjax.solve(d.lower_level(), jnp.asarray(out["best_x"][i])).y)
+        assert out["best_val_loss"][i] == pytest.approx(float(d.validation_loss(jnp.asarray(y))), rel=1e-6)
+        for split in ("val", "test"):
+            A, b = getattr(d, f"A_{split}"), getattr(d, f"b_{split}")
+            assert out[f"cls_f1_{split}"][i] == pytest.approx(sk_f1(b > 0, A @ y > 0), abs=1e-12)
+    assert np.all(out["best_val_loss"] < out["values"][:, 0])  # the run improved on its start
+    assert "nmse_val" not in out and "test_loss" in out
+    with pytest.raises(ValueError, match="unknown model"):
+        Settings(model="hinge")
 
 
 def test_uniform_start_and_accepted_steps():
@@ -184,6 +221,24 @@ def test_cli_reproduce_quick_end_to_end(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "table3" / "table3_weights.png").stat().st_size > 5_000
     rows = [json.loads(line) for line in (tmp_path / "table3" / "runs.jsonl").read_text().splitlines()]
     assert {r["method"] for r in rows} == {"scalar", "nba-null", "ntrba-sc"}
+
+
+def test_cli_reproduce_aip_classification(tmp_path, monkeypatch):
+    full = specs.get("aip-classification")
+    assert full.settings.model == "logistic" and len(full.configs) == 12
+    assert set(c.key for c in full.configs) == set(paper.AIP_F1)  # every row of the slides' table
+    tiny = dataclasses.replace(
+        full, configs=(specs.Config("n=40 m=60 nz=6", (40, 60, 6), dict(n=40, m=60, nz=6)),), seeds=2,
+        settings=dataclasses.replace(full.settings, max_iter=3, grid=6),
+    )  # fmt: skip
+    monkeypatch.setitem(specs.EXPERIMENTS, "aip-classification", lambda quick: tiny)
+    assert cli.main(["reproduce", "aip-classification", "--no-plot", "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "aip-classification" / "aip-classification.md").read_text()
+    assert "| config | F1 val scalar | paper | F1 val weighted |" in md
+    (row,) = [line for line in md.splitlines() if line.startswith("| n=40 m=60 nz=6 |")]
+    assert row.count("±") == 4  # our four columns (this size has no slide row)
+    rows = [json.loads(line) for line in (tmp_path / "aip-classification" / "runs.jsonl").read_text().splitlines()]
+    assert all(0 <= r["cls_f1_val"] <= 1 and "test_loss" in r for r in rows)
 
 
 def test_cli_reproduce_start_and_stalled_runs(tmp_path, monkeypatch):

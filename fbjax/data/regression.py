@@ -1,13 +1,14 @@
-"""The other synthetic regression designs: Experiment 2's three groups and the AIP slides' design.
+"""The other synthetic designs: Experiment 2's three groups and the AIP slides' two designs.
 
-Both are seeded (one ``numpy`` generator) and return a :class:`~fbjax.data.RegressionDesign`.
+All are seeded (one ``numpy`` generator) and return a :class:`~fbjax.data.RegressionDesign` (a
+:class:`~fbjax.data.ClassificationDesign` for the classification one).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from fbjax.data.synthetic import RegressionDesign, split
+from fbjax.data.synthetic import ClassificationDesign, RegressionDesign, split
 
 
 def three_group(
@@ -47,6 +48,21 @@ def aip_regression(seed: int, n: int, m: int, nz: int, *, snr: float = 10.0) -> 
     signal's for ``snr = 10``, the floor the slides' weighted NMSE sits on). Train, validation and
     test have ``n`` rows each. The slides give only ``(n, m, nz)``; the rest is chosen here.
     """
+    parts, beta, groups = _aip_draw(seed, n, m, nz, snr)
+    return RegressionDesign(**parts, beta=beta, groups=groups, l2=1.0 / n, seed=seed)
+
+
+def aip_classification(seed: int, n: int, m: int, nz: int, *, snr: float = 10.0) -> ClassificationDesign:
+    """The AIP 2025 slides' sparse logistic classification (F1 table): the regression design's draw
+    (same ``seed``, same ``A`` and ``beta``) with labels ``b = sign(A beta + sigma eps)`` in
+    ``{-1, +1}``, ``sigma = ||beta|| / snr``. The slides give only ``(n, m, nz)``."""
+    parts, beta, groups = _aip_draw(seed, n, m, nz, snr)
+    for k in ("b_train", "b_val", "b_test"):
+        parts[k] = np.where(parts[k] >= 0, 1.0, -1.0)
+    return ClassificationDesign(**parts, beta=beta, groups=groups, l2=1.0 / n, seed=seed)
+
+
+def _aip_draw(seed, n, m, nz, snr):
     if not 0 < nz <= m:
         raise ValueError(f"need 0 < nz <= m, got nz={nz}, m={m}")
     rng = np.random.default_rng(seed)
@@ -57,4 +73,4 @@ def aip_regression(seed: int, n: int, m: int, nz: int, *, snr: float = 10.0) -> 
     b = A @ beta + np.linalg.norm(beta) / snr * rng.standard_normal(3 * n)
     parts = split(A, b, rng, fractions=(1 / 3, 1 / 3))
     groups = {"support": np.sort(support), "off": np.setdiff1d(np.arange(m), support)}
-    return RegressionDesign(**parts, beta=beta, groups=groups, l2=1.0 / n, seed=seed)
+    return parts, beta, groups

@@ -80,6 +80,29 @@ class RegressionDesign:
 
 
 @dataclasses.dataclass(frozen=True)
+class ClassificationDesign(RegressionDesign):
+    """A :class:`RegressionDesign` with labels ``b in {-1, +1}`` and the weighted sparse logistic model."""
+
+    @property
+    def alpha_max(self) -> float:
+        """``||grad F(0)||_inf = max_j |A_tr,j^T b_tr| / (2 n_train)`` for the logistic loss."""
+        return float(np.max(np.abs(self.A_train.T @ self.b_train)) / (2 * self.n_train))
+
+    def lower_level(self, dtype=None):
+        """``mean_i log(1 + exp(-b_i a_i^T y)) + l2/2 ||y||^2`` on the training split as a Logistic."""
+        from fbjax.losses import Logistic
+
+        return Logistic(jnp.asarray(self.A_train, dtype), jnp.asarray(self.b_train, dtype), l2=self.l2)
+
+    def validation_loss(self, y):
+        """The upper level: the mean validation logistic loss (binary cross-entropy)."""
+        from fbjax.losses import Logistic
+
+        A, b = jnp.asarray(self.A_val, y.dtype), jnp.asarray(self.b_val, y.dtype)
+        return jnp.mean(Logistic.loss(A @ y, b))
+
+
+@dataclasses.dataclass(frozen=True)
 class CalibratedDesign(RegressionDesign):
     """One calibrated degenerate instance: a :class:`RegressionDesign` with the calibrated ``x0``."""
 

@@ -1,8 +1,10 @@
-"""One bilevel run of the paper's regression experiments, batched over seeds in one program.
+"""One bilevel run of the paper's experiments, batched over seeds in one program.
 
 Upper level: validation MSE ``||A_val y - b_val||^2 / n_val``; lower level: the weighted elastic
 net on the training split (``l2 = 1/n_train``); ``x = log(alpha)`` in the paper code's box
-``log(alpha_max) + [-5, log 0.9]``. A *method* is an outer solver plus a policy:
+``log(alpha_max) + [-5, log 0.9]``. With ``Settings(model="logistic")`` (labels in ``{-1, +1}``) both
+levels use the logistic loss instead: mean validation log-loss over weighted sparse logistic
+regression. A *method* is an outer solver plus a policy:
 
     scalar        validation grid search over 100 scalar penalties in [1e-3, 0.9] alpha_max
     ntrba-sc      NTRBA + sign-consistent policy (the paper's method)
@@ -33,6 +35,7 @@ ARRAYS = ("A_train", "b_train", "A_val", "b_val", "A_test", "b_test", "beta", "x
 
 
 BANDS = ("published", "scale-free")
+MODELS = {"least-squares": fbjax.LeastSquares, "logistic": fbjax.Logistic}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,8 +63,11 @@ class Settings:
     # log(alpha_max / 5)); a float f: the uniform start x0 = log(f alpha_max); "scalar": the uniform
     # start at the seed's best scalar penalty of the validation grid. Clipped to the box.
     start: float | str | None = None
+    model: str = "least-squares"  # or "logistic": the loss of both levels (MODELS)
 
     def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; choose from {tuple(MODELS)}")
         lo, hi = self.box
         if not (-float("inf") <= lo < hi < float("inf")):
             raise ValueError(f"box must be (lower, upper) with lower < upper, upper finite, got {self.box!r}")
@@ -100,11 +106,24 @@ def stack(designs, x0=None) -> dict:
     return out
 
 
+def _f1(est, true):
+    return 2 * jnp.sum(est & true) / jnp.maximum(jnp.sum(est) + jnp.sum(true), 1)
+
+
 def f1_score(y, beta, threshold=SUPPORT_THRESHOLD):
     """Support-recovery F1 of ``supp(y) = {|y_i| > threshold}`` against ``supp(beta)``."""
-    est, true = jnp.abs(y) > threshold, beta != 0
-    tp = jnp.sum(est & true)
-    return 2 * tp / jnp.maximum(jnp.sum(est) + jnp.sum(true), 1)
+    return _f1(jnp.abs(y) > threshold, beta != 0)
+
+
+def classification_f1(A, b, y):
+    """F1 of the predicted labels ``sign(A y)`` against ``b in {-1, +1}`` (positive class +1)."""
+    return _f1(A @ y > 0, b > 0)
+
+
+def _mean_loss(model: str, A, b, y):
+    """The upper level on ``(A, b)``: MSE ``||A y - b||^2 / n``, or the mean logistic loss."""
+    t = A @ y
+    return jnp.mean((t - b) ** 2) if model == "least-squares" else jnp.mean(fbjax.Logistic.loss(t, b))
 
 
 def band_kwargs(s: Settings, A, exact: bool = False) -> dict:
@@ -124,10 +143,10 @@ def run_one(method: str, s: Settings, data: dict) -> dict:
     ``data``: one seed of :func:`stack`, optionally with ``x_scalar``, the best grid penalty of the
     ``scalar`` method, which ``start="scalar"`` then uses instead of running the grid again."""
     p = data["beta"].shape[0]
-    F = fbjax.LeastSquares(data["A_train"], data["b_train"], l2=data["l2"])
+    F = MODELS[s.model](data["A_train"], data["b_train"], l2=data["l2"])
     alpha_max = data["alpha_max"]
     lower, upper = s.box_bounds(alpha_max)
-    val = lambda y: jnp.mean((data["A_val"] @ y - data["b_val"]) ** 2)  # noqa: E731
+    val = lambda y: _mean_loss(s.model, data["A_val"], data["b_val"], y)  # noqa: E731
     support = s.max_support or max(32, p // 2)
     solve = lambda x, y0, tol=None: jax.lax.stop_gradient(fbjax.solve(F, x, y0=y0, tol=tol, solver=s.solver).y)  # noqa: E731
 
@@ -174,13 +193,23 @@ def run_one(method: str, s: Settings, data: dict) -> dict:
         accepted = jnp.sum(res.accepted)
     y = solve(x_best, None)
     hid = data["hid"]
+    if s.model == "least-squares":
+        by_model = {
+            "test_mse": _mean_loss(s.model, data["A_test"], data["b_test"], y),
+            "nmse_val": jnp.sum((data["A_val"] @ y - data["b_val"]) ** 2) / jnp.sum(data["b_val"] ** 2),
+            "nmse_test": jnp.sum((data["A_test"] @ y - data["b_test"]) ** 2) / jnp.sum(data["b_test"] ** 2),
+        }
+    else:
+        by_model = {
+            "test_loss": _mean_loss(s.model, data["A_test"], data["b_test"], y),
+            "cls_f1_val": classification_f1(data["A_val"], data["b_val"], y),
+            "cls_f1_test": classification_f1(data["A_test"], data["b_test"], y),
+        }
     return {
         "best_val_loss": val(y),
         "f1": f1_score(y, data["beta"]),
         "hid_recall": jnp.sum(hid & (jnp.abs(y) > SUPPORT_THRESHOLD)) / jnp.maximum(jnp.sum(hid), 1),
-        "test_mse": jnp.mean((data["A_test"] @ y - data["b_test"]) ** 2),
-        "nmse_val": jnp.sum((data["A_val"] @ y - data["b_val"]) ** 2) / jnp.sum(data["b_val"] ** 2),
-        "nmse_test": jnp.sum((data["A_test"] @ y - data["b_test"]) ** 2) / jnp.sum(data["b_test"] ** 2),
+        **by_model,
         "hid_grad_norm_k0": jnp.linalg.norm(jnp.where(hid, h0, 0)),
         "grad_norm_k0": jnp.linalg.norm(h0),
         "nnz": jnp.sum(jnp.abs(y) > SUPPORT_THRESHOLD),

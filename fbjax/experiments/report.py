@@ -81,19 +81,29 @@ def table1(exp, store) -> str:
     return _table(head, rows)
 
 
-def aip(exp, store) -> str:
+def _scalar_vs_weighted(exp, store, numbers, metric, name) -> str:
+    """The AIP slides' layout: ``metric`` on validation and test, scalar and weighted, beside ``numbers``."""
     rows = []
     for c in exp.configs:
-        p = paper.AIP_NMSE.get(c.key, ("",) * 4)
-        get = lambda m, k: _ms(_col(store, c.label, m, k), ".4f")  # noqa: E731
-        rows.append([c.label, get("scalar", "nmse_val"), p[0], get("ntrba-sc", "nmse_val"), p[1],
-                     get("scalar", "nmse_test"), p[2], get("ntrba-sc", "nmse_test"), p[3]])  # fmt: skip
-    head = ["config", "NMSE val scalar", "paper", "NMSE val weighted", "paper", "NMSE test scalar", "paper",
-            "NMSE test weighted", "paper"]  # fmt: skip
+        p = numbers.get(c.key, ("",) * 4)
+        get = lambda m, split: _ms(_col(store, c.label, m, metric.format(split)), ".4f")  # noqa: E731
+        rows.append([c.label, get("scalar", "val"), p[0], get("ntrba-sc", "val"), p[1],
+                     get("scalar", "test"), p[2], get("ntrba-sc", "test"), p[3]])  # fmt: skip
+    head = ["config", f"{name} val scalar", "paper", f"{name} val weighted", "paper", f"{name} test scalar", "paper",
+            f"{name} test weighted", "paper"]  # fmt: skip
     return _table(head, rows)
 
 
-TABLES = {"table1": table1, "table2": table2, "table3": table3, "aip-regression": aip}
+def aip(exp, store) -> str:
+    return _scalar_vs_weighted(exp, store, paper.AIP_NMSE, "nmse_{}", "NMSE")
+
+
+def aip_classification(exp, store) -> str:
+    return _scalar_vs_weighted(exp, store, paper.AIP_F1, "cls_f1_{}", "F1")
+
+
+TABLES = {"table1": table1, "table2": table2, "table3": table3, "aip-regression": aip,
+          "aip-classification": aip_classification}  # fmt: skip
 
 
 BAND_NOTES = {

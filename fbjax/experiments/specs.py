@@ -11,7 +11,7 @@ import dataclasses
 import math
 from typing import Callable
 
-from fbjax.data import aip_regression, calibrated_degenerate, three_group
+from fbjax.data import aip_classification, aip_regression, calibrated_degenerate, three_group
 from fbjax.experiments.bilevel import Settings
 
 
@@ -94,7 +94,20 @@ def _aip(quick: bool) -> Experiment:
     return _scalar_vs_weighted("aip-regression", aip_regression, configs, settings, quick, 5, note)
 
 
-EXPERIMENTS = {"table1": _table1, "table2": _table2, "table3": _table3, "aip-regression": _aip}
+def _aip_classification(quick: bool) -> Experiment:
+    rows = [(100, 100, 10)] if quick else [
+        (100, 100, 5), (100, 100, 10), (100, 100, 20), (100, 200, 10), (100, 200, 20), (100, 200, 40),
+        (200, 200, 10), (200, 200, 20), (200, 200, 40), (200, 400, 20), (200, 400, 40), (200, 400, 80),
+    ]  # fmt: skip
+    configs = tuple(Config(f"n={n} m={m} nz={nz}", (n, m, nz), dict(n=n, m=m, nz=nz)) for n, m, nz in rows)
+    note = ("AIP 2025 slides, sparse logistic classification F1 (labels sign(A beta + noise)): scalar (grid) vs "
+            "weighted (NTRBA-SC), validation log-loss as the upper level.")  # fmt: skip
+    settings = dataclasses.replace(_aip(quick).settings, model="logistic")  # the regression design's choices
+    return _scalar_vs_weighted("aip-classification", aip_classification, configs, settings, quick, 5, note)
+
+
+EXPERIMENTS = {"table1": _table1, "table2": _table2, "table3": _table3, "aip-regression": _aip,
+               "aip-classification": _aip_classification}  # fmt: skip
 
 
 def get(

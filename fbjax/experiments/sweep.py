@@ -12,9 +12,6 @@ import time
 from fbjax.experiments.bilevel import run_batch, stack
 from fbjax.experiments.store import RunStore
 
-SCALARS = ("best_val_loss", "f1", "hid_recall", "test_mse", "nmse_val", "nmse_test", "hid_grad_norm_k0",
-           "grad_norm_k0", "nnz", "accepted")  # fmt: skip
-
 
 def check_settings(exp, out: str) -> None:
     """Record ``exp.settings`` in ``out/settings.json``; refuse to resume a folder run with others."""
@@ -72,8 +69,7 @@ def run(exp, out: str, how: str = "auto", progress: bool = True) -> RunStore:
         for i, s in enumerate(seeds):
             row = {"experiment": exp.name, "config": config.label, "method": method, "seed": s,
                    "block_wall_s": wall, "backend": jax.default_backend()}  # fmt: skip
-            row.update({k: float(res[k][i]) for k in SCALARS})
-            row.update({"values": res["values"][i], "grad_norms": res["grad_norms"][i], "best_x": res["best_x"][i]})
+            row.update({k: float(v[i]) if v.ndim == 1 else v[i] for k, v in res.items()})  # metrics; trajectories
             rows.append(row)
         store.add(rows)
     return store
