@@ -24,12 +24,23 @@ seeded with ``seed`` in the order: easy, distractor, xi, noise columns, signs, n
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fbjax.losses import LeastSquares, Logistic
+
 SENTINEL = 1e6
+MODELS = {"least-squares": LeastSquares, "logistic": Logistic}  # the smooth part of both levels
+
+
+def held_out_loss(model: str, A, b, y):
+    """The upper level on a held-out split ``(A, b)``: the MSE ``||A y - b||^2 / n`` for
+    ``"least-squares"``, the mean logistic loss (binary cross-entropy, ``b in {-1, +1}``) for ``"logistic"``."""
+    t = A @ y
+    return jnp.mean((t - b) ** 2) if model == "least-squares" else jnp.mean(Logistic.loss(t, b))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +60,7 @@ class RegressionDesign:
     groups: dict
     l2: float
     seed: int
+    model: ClassVar[str] = "least-squares"  # a key of MODELS
 
     @property
     def n_train(self) -> int:
@@ -68,38 +80,27 @@ class RegressionDesign:
         return float(np.log(self.alpha_max) + lo), float(np.log(self.alpha_max) + hi)
 
     def lower_level(self, dtype=None):
-        """The paper's lower level ``||A_tr y - b_tr||^2/(2 n_tr) + l2/2 ||y||^2`` as a LeastSquares."""
-        from fbjax.losses import LeastSquares
-
-        return LeastSquares(jnp.asarray(self.A_train, dtype), jnp.asarray(self.b_train, dtype), l2=self.l2)
+        """The lower level's smooth part ``MODELS[self.model]`` on the training split: for regression the
+        paper's ``||A_tr y - b_tr||^2/(2 n_tr) + l2/2 ||y||^2`` as a LeastSquares."""
+        return MODELS[self.model](jnp.asarray(self.A_train, dtype), jnp.asarray(self.b_train, dtype), l2=self.l2)
 
     def validation_loss(self, y):
-        """The paper's upper level: validation MSE ``||A_val y - b_val||^2 / n_val``."""
-        A, b = jnp.asarray(self.A_val, y.dtype), jnp.asarray(self.b_val, y.dtype)
-        return jnp.mean((A @ y - b) ** 2)
+        """The upper level :func:`held_out_loss` on the validation split (for regression the paper's
+        validation MSE ``||A_val y - b_val||^2 / n_val``)."""
+        return held_out_loss(self.model, jnp.asarray(self.A_val, y.dtype), jnp.asarray(self.b_val, y.dtype), y)
 
 
 @dataclasses.dataclass(frozen=True)
 class ClassificationDesign(RegressionDesign):
-    """A :class:`RegressionDesign` with labels ``b in {-1, +1}`` and the weighted sparse logistic model."""
+    """A :class:`RegressionDesign` with labels ``b in {-1, +1}`` and the weighted sparse logistic model:
+    ``mean_i log(1 + exp(-b_i a_i^T y)) + l2/2 ||y||^2`` below, the mean validation log-loss above."""
+
+    model: ClassVar[str] = "logistic"
 
     @property
     def alpha_max(self) -> float:
         """``||grad F(0)||_inf = max_j |A_tr,j^T b_tr| / (2 n_train)`` for the logistic loss."""
         return float(np.max(np.abs(self.A_train.T @ self.b_train)) / (2 * self.n_train))
-
-    def lower_level(self, dtype=None):
-        """``mean_i log(1 + exp(-b_i a_i^T y)) + l2/2 ||y||^2`` on the training split as a Logistic."""
-        from fbjax.losses import Logistic
-
-        return Logistic(jnp.asarray(self.A_train, dtype), jnp.asarray(self.b_train, dtype), l2=self.l2)
-
-    def validation_loss(self, y):
-        """The upper level: the mean validation logistic loss (binary cross-entropy)."""
-        from fbjax.losses import Logistic
-
-        A, b = jnp.asarray(self.A_val, y.dtype), jnp.asarray(self.b_val, y.dtype)
-        return jnp.mean(Logistic.loss(A @ y, b))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,7 +173,6 @@ def calibrated_degenerate(
 
 
 def _solve_float64(A, b, l2, x) -> np.ndarray:
-    from fbjax.losses import LeastSquares
     from fbjax.solvers import solve
 
     with jax.enable_x64(True):

@@ -27,6 +27,7 @@ import numpy as np
 
 import fbjax
 from fbjax.baselines import grid_search, log_grid, scalar_penalties, sparse_ho_gd
+from fbjax.data.synthetic import MODELS, held_out_loss
 from fbjax.outer import batch_map
 
 METHODS = ("scalar", "ntrba-sc", "ntrba-null", "nba-sc", "nba-null", "sparse-ho-gd")
@@ -35,7 +36,6 @@ ARRAYS = ("A_train", "b_train", "A_val", "b_val", "A_test", "b_test", "beta", "x
 
 
 BANDS = ("published", "scale-free")
-MODELS = {"least-squares": fbjax.LeastSquares, "logistic": fbjax.Logistic}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,12 +120,6 @@ def classification_f1(A, b, y):
     return _f1(A @ y > 0, b > 0)
 
 
-def _mean_loss(model: str, A, b, y):
-    """The upper level on ``(A, b)``: MSE ``||A y - b||^2 / n``, or the mean logistic loss."""
-    t = A @ y
-    return jnp.mean((t - b) ** 2) if model == "least-squares" else jnp.mean(fbjax.Logistic.loss(t, b))
-
-
 def band_kwargs(s: Settings, A, exact: bool = False) -> dict:
     """``fbjax.argmin`` keywords of the band ``s.band``; ``exact``: no band (the sparse-ho library)."""
     if exact:
@@ -146,7 +140,7 @@ def run_one(method: str, s: Settings, data: dict) -> dict:
     F = MODELS[s.model](data["A_train"], data["b_train"], l2=data["l2"])
     alpha_max = data["alpha_max"]
     lower, upper = s.box_bounds(alpha_max)
-    val = lambda y: _mean_loss(s.model, data["A_val"], data["b_val"], y)  # noqa: E731
+    val = lambda y: held_out_loss(s.model, data["A_val"], data["b_val"], y)  # noqa: E731
     support = s.max_support or max(32, p // 2)
     solve = lambda x, y0, tol=None: jax.lax.stop_gradient(fbjax.solve(F, x, y0=y0, tol=tol, solver=s.solver).y)  # noqa: E731
 
@@ -195,13 +189,13 @@ def run_one(method: str, s: Settings, data: dict) -> dict:
     hid = data["hid"]
     if s.model == "least-squares":
         by_model = {
-            "test_mse": _mean_loss(s.model, data["A_test"], data["b_test"], y),
+            "test_mse": held_out_loss(s.model, data["A_test"], data["b_test"], y),
             "nmse_val": jnp.sum((data["A_val"] @ y - data["b_val"]) ** 2) / jnp.sum(data["b_val"] ** 2),
             "nmse_test": jnp.sum((data["A_test"] @ y - data["b_test"]) ** 2) / jnp.sum(data["b_test"] ** 2),
         }
     else:
         by_model = {
-            "test_loss": _mean_loss(s.model, data["A_test"], data["b_test"], y),
+            "test_loss": held_out_loss(s.model, data["A_test"], data["b_test"], y),
             "cls_f1_val": classification_f1(data["A_val"], data["b_val"], y),
             "cls_f1_test": classification_f1(data["A_test"], data["b_test"], y),
         }
