@@ -336,6 +336,15 @@ def test_sweep_refuses_to_resume_with_other_settings(tmp_path):
         specs.get("table3", quick=True, band="wide")
 
 
+def test_sweep_refuses_a_design_of_another_model(tmp_path):
+    """A logistic design (labels +-1) swept with least-squares settings is an error, not a silent fit."""
+    cls = specs.get("aip-classification", quick=True)
+    wrong = dataclasses.replace(cls, settings=dataclasses.replace(cls.settings, model="least-squares"))
+    with pytest.raises(ValueError, match="ClassificationDesign \\(model 'logistic'\\) but the settings say model='least-squares'"):
+        sweep.run(wrong, str(tmp_path), progress=False)
+    assert not (tmp_path / "runs.jsonl").exists() or not (tmp_path / "runs.jsonl").read_text()
+
+
 def test_published_band_reproduces_paper_table3_row():
     """Table 3 at (rho, n, p) = (0.98, 100, 150), seeds 0-4, with the band behind the published table:
     the weighted Sparse-HO row (null + NBA) equals the paper's to the printed digits, and so does

@@ -81,7 +81,7 @@ def table1(exp, store) -> str:
     return _table(head, rows)
 
 
-def _scalar_vs_weighted(exp, store, numbers, metric, name) -> str:
+def _scalar_vs_weighted_table(exp, store, numbers, metric, name) -> str:
     """The AIP slides' layout: ``metric`` on validation and test, scalar and weighted, beside ``numbers``."""
     rows = []
     for c in exp.configs:
@@ -95,11 +95,11 @@ def _scalar_vs_weighted(exp, store, numbers, metric, name) -> str:
 
 
 def aip(exp, store) -> str:
-    return _scalar_vs_weighted(exp, store, paper.AIP_NMSE, "nmse_{}", "NMSE")
+    return _scalar_vs_weighted_table(exp, store, paper.AIP_NMSE, "nmse_{}", "NMSE")
 
 
 def aip_classification(exp, store) -> str:
-    return _scalar_vs_weighted(exp, store, paper.AIP_F1, "cls_f1_{}", "F1")
+    return _scalar_vs_weighted_table(exp, store, paper.AIP_F1, "cls_f1_{}", "F1")
 
 
 TABLES = {"table1": table1, "table2": table2, "table3": table3, "aip-regression": aip,

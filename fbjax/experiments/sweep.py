@@ -30,6 +30,16 @@ def check_settings(exp, out: str) -> None:
         json.dump(mine, f, indent=1)
 
 
+def check_model(exp, design) -> None:
+    """Refuse a generator whose design's model (``design.model``) is not ``exp.settings.model``: the
+    sweep would otherwise fit, e.g., +-1 labels by least squares without a word."""
+    if design.model != exp.settings.model:
+        raise ValueError(
+            f"{exp.name}: the generator makes {type(design).__name__} (model {design.model!r}) but the "
+            f"settings say model={exp.settings.model!r}; set Settings(model={design.model!r})"
+        )
+
+
 def scalar_starts(store: RunStore, config: str, seeds, dtype):
     """The scalar block's best penalties of ``config`` (seeds stacked), read back from the store: the
     weighted runs of ``Settings(start="scalar")`` start there instead of re-running the grid."""
@@ -58,7 +68,9 @@ def run(exp, out: str, how: str = "auto", progress: bool = True) -> RunStore:
         bar.set_postfix_str(f"{config.label} {method}")
         if config.label not in cache:
             cache.clear()
-            cache[config.label] = stack([exp.make(s, **config.kwargs) for s in seeds])
+            designs = [exp.make(s, **config.kwargs) for s in seeds]
+            check_model(exp, designs[0])
+            cache[config.label] = stack(designs)
         data = cache[config.label]
         if exp.settings.start == "scalar" and method != "scalar" and store.has(config.label, "scalar", seeds):
             data = dict(data, x_scalar=scalar_starts(store, config.label, seeds, data["x0"].dtype))
