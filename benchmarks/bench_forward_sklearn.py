@@ -16,11 +16,6 @@ distance to fbjax's are reported beside the time. Times are medians over ``--rep
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
-import time
 import warnings
 
 import jax
@@ -30,23 +25,14 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 
 import fbjax  # noqa: E402
-from bench_hypergradient import problems, timed  # noqa: E402
+from bench_hypergradient import run_all, timed  # noqa: E402
 from fbjax.fb import residual_and_grad  # noqa: E402
 
 SKLEARN_TOLS = (1e-4, 1e-8, 1e-12)  # 1e-4: scikit-learn's default
 
 
-def timed_numpy(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)), out
-
-
-def bench_one(name, F_enet, x, repeats, solvers):
+def bench_one(name, F_enet, x, A_val, b_val, repeats, solvers):
+    """One problem's row; ``A_val``, ``b_val`` (the hypergradient benchmark's upper level) are unused."""
     from sklearn.linear_model import Lasso
 
     A, b = np.asarray(F_enet.A), np.asarray(F_enet.b)
@@ -72,10 +58,11 @@ def bench_one(name, F_enet, x, repeats, solvers):
         def fit(model=model):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return model.fit(Aw, b).coef_ / w
+                return model.fit(Aw, b).coef_
 
         key = f"sklearn_tol{tol:.0e}"
-        row[f"{key}_s"], y = timed_numpy(fit, repeats)
+        row[f"{key}_s"] = timed(fit, repeats=repeats)[0]  # one warm-up fit, then the repeats
+        y = model.coef_ / w  # the last fit's solution
         row[f"{key}_iters"] = int(model.n_iter_)
         row[f"{key}_residual"] = float(resid(jnp.asarray(y)))
         row[f"{key}_dist"] = float(np.max(np.abs(y - ref)))
@@ -85,23 +72,9 @@ def bench_one(name, F_enet, x, repeats, solvers):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--sizes", default="all", choices=["all", "small"])
-    ap.add_argument("--out", default="benchmarks/results/forward_sklearn.json")
-    args = ap.parse_args()
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
     import sklearn
 
-    meta = {"machine": f"{platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-            "backend": jax.default_backend(), "jax": jax.__version__, "sklearn": sklearn.__version__}  # fmt: skip
-    rows = []
-    for name, F, x, _, _ in problems(args.sizes):
-        solvers = ("cd", "fista") if F.n_features <= 3000 or jax.default_backend() != "cpu" else ("cd",)
-        rows.append(bench_one(name, F, x, args.repeats if F.n_features <= 3000 else max(1, args.repeats // 2), solvers))
-        print(json.dumps(rows[-1]), flush=True)
-        with open(args.out, "w") as f:  # incremental
-            json.dump({"meta": meta, "rows": rows}, f, indent=1)
+    rows = run_all(bench_one, "benchmarks/results/forward_sklearn.json", sklearn=sklearn.__version__)
     tols = [f"{t:.0e}" for t in SKLEARN_TOLS]
     print("\n| problem | support | fbjax CD (s), R | fbjax FISTA (s), R | "
           + " | ".join(f"sklearn tol={t} (s), R, max|y - y_cd|" for t in tols) + " | sklearn / fbjax CD |")

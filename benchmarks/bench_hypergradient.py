@@ -107,24 +107,32 @@ def bench_one(name, F, x, A_val, b_val, repeats, solvers=("cd", "fista")):
     return row
 
 
-def main():
+def run_all(bench, default_out: str, **meta) -> list[dict]:
+    """Parse ``--repeats --sizes --out``, run ``bench(name, F, x, A_val, b_val, repeats, solvers)`` on every
+    problem and write the rows to ``--out`` after each one (a partial run keeps what it measured)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--sizes", default="all", choices=["all", "small"])
-    ap.add_argument("--out", default="benchmarks/results/hypergradient.json")
+    ap.add_argument("--out", default=default_out)
     args = ap.parse_args()
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     meta = {"machine": f"{platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-            "backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()], "jax": jax.__version__}  # fmt: skip
+            "backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()], "jax": jax.__version__,
+            **meta}  # fmt: skip
     rows = []
     for name, F, x, A_val, b_val in problems(args.sizes):
+        small = F.n_features <= 3000
         # FISTA at p = 10000 only off XLA:CPU (minutes there; it is the forward fbjax picks on a GPU)
-        solvers = ("cd", "fista") if F.n_features <= 3000 or jax.default_backend() != "cpu" else ("cd",)
-        row = bench_one(name, F, x, A_val, b_val, args.repeats if F.n_features <= 3000 else max(1, args.repeats // 2), solvers)
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-        with open(args.out, "w") as f:  # incremental: a partial run keeps what it measured
+        solvers = ("cd", "fista") if small or jax.default_backend() != "cpu" else ("cd",)
+        rows.append(bench(name, F, x, A_val, b_val, args.repeats if small else max(1, args.repeats // 2), solvers))
+        print(json.dumps(rows[-1]), flush=True)
+        with open(args.out, "w") as f:
             json.dump({"meta": meta, "rows": rows}, f, indent=1)
+    return rows
+
+
+def main():
+    rows = run_all(bench_one, "benchmarks/results/hypergradient.json")
     print("\n| problem | support / working set | fwd CD (s) | fwd FISTA (s) | bwd reduced, auto (s) | bwd / fwd CD | "
           "bwd reduced, max_support (s) | bwd / fwd CD | bwd masked CG all p (s) | bwd full p x p (s) | bwd auto / fwd FISTA |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
