@@ -2,7 +2,7 @@
 
 Usage:
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_forward_sklearn.py [--repeats 5] [--sizes all|small]
-        [--out benchmarks/results/forward_sklearn.json]
+        [--out benchmarks/results/forward_sklearn.json] [--baseline-rev REV]
 
 The problem is ``min_y ||A y - b||^2 / (2 n) + sum_i w_i |y_i|`` (no ridge: ``l2 = 0``), on the designs and
 penalties ``w = exp(x)`` of ``bench_hypergradient.py``. scikit-learn has no per-feature penalty, so its
@@ -12,10 +12,18 @@ penalties ``w = exp(x)`` of ``bench_hypergradient.py``. scikit-learn has no per-
 several ``tol`` and every solution's FB residual ``||R_gamma||_inf`` (the same function for all) and its
 distance to fbjax's are reported beside the time. Times are medians over ``--repeats`` after one warm-up
 (fbjax's compile time reported separately).
+
+Cold: every solver starts at ``y = 0``. Warm (the bilevel loop's case): every solver starts at the
+solution for the penalties ``w exp(0.05 xi)``, ``xi ~ N(0, I)`` (seed 1), scikit-learn through
+``warm_start=True`` with that start rescaled. ``--baseline-rev REV`` also times fbjax's coordinate descent
+as it was at git revision ``REV`` (read with ``git show``), in the same run: a before/after on one machine.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import types
 import warnings
 
 import jax
@@ -29,6 +37,18 @@ from bench_hypergradient import run_all, timed  # noqa: E402
 from fbjax.fb import residual_and_grad  # noqa: E402
 
 SKLEARN_TOLS = (1e-4, 1e-8, 1e-12)  # 1e-4: scikit-learn's default
+TOL = 1e-10  # fbjax's default in float64
+
+
+def cd_at_revision(rev: str):
+    """``fbjax.solvers.cd.coordinate_descent`` as it was at git revision ``rev``."""
+    src = subprocess.run(["git", "show", f"{rev}:fbjax/solvers/cd.py"], capture_output=True, text=True, check=True).stdout
+    module = types.ModuleType(f"cd_{rev}")
+    exec(compile(src, f"{rev}:fbjax/solvers/cd.py", "exec"), module.__dict__)
+    return module.coordinate_descent
+
+
+BASELINE_REV: str | None = None  # --baseline-rev, read by main()
 
 
 def bench_one(name, F_enet, x, A_val, b_val, repeats, solvers):
@@ -41,50 +61,75 @@ def bench_one(name, F_enet, x, A_val, b_val, repeats, solvers):
     w = np.exp(np.asarray(x))
     gamma = fbjax.solvers.default_gamma(F)
     resid = jax.jit(lambda y: residual_and_grad(F, jnp.asarray(w), y, gamma)[0])
+    x_near = x + 0.05 * jax.random.normal(jax.random.PRNGKey(1), x.shape, x.dtype)
+    y_near = fbjax.solve(F, x_near, tol=1e-13, solver="fista" if "fista" in solvers else "cd").y
     row = {"problem": name, "n": n, "p": p}
+    fbjax_solvers = {s: jax.jit(lambda F, x, y0, s=s: fbjax.solve(F, x, y0=y0, tol=TOL, solver=s)) for s in solvers}
+    rev = BASELINE_REV
+    if rev:
+        cd_old = cd_at_revision(rev)
+        fbjax_solvers[f"cd@{rev}"] = jax.jit(lambda F, x, y0: cd_old(F, jnp.exp(x), y0, gamma, TOL))
     ref = None
-    for solver in solvers:
-        fwd = jax.jit(lambda F, x: fbjax.solve(F, x, solver=solver))
-        row[f"fbjax_{solver}_s"], row[f"fbjax_{solver}_compile_s"] = timed(fwd, F, x, repeats=repeats)
-        sol = fwd(F, x)
-        assert bool(sol.converged), (name, solver)
-        row[f"fbjax_{solver}_residual"] = float(resid(sol.y))
-        ref = np.asarray(sol.y) if ref is None else ref
+    for start, y0 in (("cold", jnp.zeros(p)), ("warm", y_near)):
+        for solver, fwd in fbjax_solvers.items():
+            key = f"fbjax_{solver}_{start}"
+            row[f"{key}_s"], row[f"{key}_compile_s"] = timed(fwd, F, x, y0, repeats=repeats)
+            sol = fwd(F, x, y0)
+            assert bool(sol.converged), (name, solver, start)
+            row[f"{key}_residual"], row[f"{key}_sweeps"] = float(resid(sol.y)), int(sol.num_iter)
+            ref = np.asarray(sol.y) if ref is None else ref
     row["support"] = int(np.sum(ref != 0))
     Aw = np.asfortranarray(A / w)  # scikit-learn's CD wants Fortran order
-    for tol in SKLEARN_TOLS:
-        model = Lasso(alpha=1.0, fit_intercept=False, tol=tol, max_iter=1_000_000, selection="cyclic")
+    for start, tols in (("cold", SKLEARN_TOLS), ("warm", SKLEARN_TOLS[-1:])):
+        for tol in tols:
+            model = Lasso(alpha=1.0, fit_intercept=False, tol=tol, max_iter=1_000_000, selection="cyclic",
+                          warm_start=start == "warm")  # fmt: skip
 
-        def fit(model=model):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return model.fit(Aw, b).coef_
+            def fit(model=model, z0=np.asarray(y_near) * w):
+                if model.warm_start:
+                    model.coef_ = z0.copy()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    return model.fit(Aw, b).coef_
 
-        key = f"sklearn_tol{tol:.0e}"
-        row[f"{key}_s"] = timed(fit, repeats=repeats)[0]  # one warm-up fit, then the repeats
-        y = model.coef_ / w  # the last fit's solution
-        row[f"{key}_iters"] = int(model.n_iter_)
-        row[f"{key}_residual"] = float(resid(jnp.asarray(y)))
-        row[f"{key}_dist"] = float(np.max(np.abs(y - ref)))
-    for tol in SKLEARN_TOLS:
-        row[f"ratio_sklearn_tol{tol:.0e}_over_fbjax_cd"] = row[f"sklearn_tol{tol:.0e}_s"] / row["fbjax_cd_s"]
+            key = f"sklearn_{start}_tol{tol:.0e}"
+            row[f"{key}_s"] = timed(fit, repeats=repeats)[0]  # one warm-up fit, then the repeats
+            y = model.coef_ / w  # the last fit's solution
+            row[f"{key}_iters"] = int(model.n_iter_)
+            row[f"{key}_residual"] = float(resid(jnp.asarray(y)))
+            row[f"{key}_dist"] = float(np.max(np.abs(y - ref)))
+            row[f"ratio_{key}_over_fbjax_cd"] = row[f"{key}_s"] / row[f"fbjax_cd_{start}_s"]
     return row
 
 
 def main():
     import sklearn
 
-    rows = run_all(bench_one, "benchmarks/results/forward_sklearn.json", sklearn=sklearn.__version__)
+    global BASELINE_REV
+    if "--baseline-rev" in sys.argv:  # run_all's parser does not know the flag
+        i = sys.argv.index("--baseline-rev")
+        BASELINE_REV = sys.argv[i + 1]
+        del sys.argv[i : i + 2]
+    rev = BASELINE_REV
+    rows = run_all(bench_one, "benchmarks/results/forward_sklearn.json", sklearn=sklearn.__version__, baseline_rev=rev)
     tols = [f"{t:.0e}" for t in SKLEARN_TOLS]
-    print("\n| problem | support | fbjax CD (s), R | fbjax FISTA (s), R | "
-          + " | ".join(f"sklearn tol={t} (s), R, max|y - y_cd|" for t in tols) + " | sklearn / fbjax CD |")
-    print("|---" * (5 + len(tols)) + "|")
-    for r in rows:
-        fista = f"{r['fbjax_fista_s']:.4f}, {r['fbjax_fista_residual']:.0e}" if "fbjax_fista_s" in r else "-"
-        sk = " | ".join(f"{r[f'sklearn_tol{t}_s']:.4f}, {r[f'sklearn_tol{t}_residual']:.0e}, {r[f'sklearn_tol{t}_dist']:.0e}"
-                        for t in tols)  # fmt: skip
-        ratios = " / ".join(f"{r[f'ratio_sklearn_tol{t}_over_fbjax_cd']:.2f}" for t in tols)
-        print(f"| {r['problem']} | {r['support']} | {r['fbjax_cd_s']:.4f}, {r['fbjax_cd_residual']:.0e} | {fista} | {sk} | {ratios} |")
+    old = [f"cd@{rev}"] if rev else []
+    for start in ("cold", "warm"):
+        sk = tols if start == "cold" else tols[-1:]
+        print(f"\n{start} start: seconds, FB residual R (sweeps for fbjax; max|y - y_ref| for scikit-learn)\n")
+        print("| problem | support | " + " | ".join(f"fbjax {s}" for s in ["cd", *old, "fista"])
+              + " | " + " | ".join(f"sklearn tol={t}" for t in sk) + " | sklearn / fbjax CD |")  # fmt: skip
+        print("|---" * (5 + len(old) + len(sk)) + "|")
+        for r in rows:
+            cells = []
+            for s in ["cd", *old, "fista"]:
+                k = f"fbjax_{s}_{start}"
+                cells.append(f"{r[k + '_s']:.4f}, {r[k + '_residual']:.0e} ({r[k + '_sweeps']})" if k + "_s" in r else "-")
+            for t in sk:
+                k = f"sklearn_{start}_tol{t}"
+                cells.append(f"{r[k + '_s']:.4f}, {r[k + '_residual']:.0e}, {r[k + '_dist']:.0e}")
+            ratios = " / ".join(f"{r[f'ratio_sklearn_{start}_tol{t}_over_fbjax_cd']:.2f}" for t in sk)
+            print(f"| {r['problem']} | {r['support']} | " + " | ".join(cells) + f" | {ratios} |")
 
 
 if __name__ == "__main__":

@@ -249,7 +249,7 @@ EXPERIMENTS = ["exp1", "table1", "table2", "table3", "aip-regression", "aip-clas
 
 def reproduce(
     name: str, out: str, quick: bool = False, seeds=None, how: str = "auto", plot: bool = True, band: str | None = None,
-    start: float | str | None = None, box_lower: float | None = None,
+    start: float | str | None = None, box_lower: float | None = None, solver: str | None = None,
 ) -> str:
     """Run one of the paper's experiments into ``out/NAME`` (resumable) and return its Markdown."""
     from fbjax.experiments import exp1, report, specs, sweep
@@ -269,7 +269,7 @@ def reproduce(
             png = os.path.basename(module.plot(result, os.path.join(folder, f"{name.replace('-', '_')}.png")))
             md += f"\n![{png}]({png})\n"
     else:
-        exp = specs.get(name, quick=quick, seeds=seeds, band=band, start=start, box_lower=box_lower)
+        exp = specs.get(name, quick=quick, seeds=seeds, band=band, start=start, box_lower=box_lower, solver=solver)
         store = sweep.run(exp, folder, how=how)
         md = report.markdown(exp, store, wall_s=time.perf_counter() - t0)
         if plot:
@@ -342,11 +342,15 @@ def main(argv=None) -> int:
                    help="lower end of the box for x = log(alpha): log(alpha_max) + C, or 'none' for no lower bound "
                    "(default: the experiment's own, C = -5 as the paper code, 'none' for the AIP designs); use "
                    "with its own --out")
+    r.add_argument("--solver", choices=["fista", "cd", "auto"], default=None,
+                   help="lower-level solver of the seed sweeps (default: the experiment's own, FISTA; 'auto': "
+                   "coordinate descent on CPU, FISTA on GPU); use with its own --out")
     r.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
-    if args.command == "reproduce" and (args.band or args.start is not None or args.box_lower is not None) and (
-            args.name == "exp1" or args.name in STANDALONE):
-        parser.error(f"--band, --start and --box-lower apply to the seed sweeps, not to {args.name}")
+    sweep_flags = args.command == "reproduce" and (
+        args.band or args.start is not None or args.box_lower is not None or args.solver)
+    if sweep_flags and (args.name == "exp1" or args.name in STANDALONE):
+        parser.error(f"--band, --start, --box-lower and --solver apply to the seed sweeps, not to {args.name}")
     _set_device(args.device)
     if args.command == "demo":
         if args.quick:
@@ -358,7 +362,7 @@ def main(argv=None) -> int:
     else:
         reproduce(
             args.name, args.out, quick=args.quick, seeds=args.seeds, how=args.batch, plot=not args.no_plot,
-            band=args.band, start=args.start, box_lower=args.box_lower,
+            band=args.band, start=args.start, box_lower=args.box_lower, solver=args.solver,
         )  # fmt: skip
     return 0
 

@@ -110,6 +110,7 @@ class LinearModelLoss(SmoothLoss):
     b: jax.Array
     l2: jax.Array
     lipschitz: jax.Array
+    column_sq_norms: jax.Array  # ||A_j||^2, kept with the data: a solve need not reduce A again
     curvature: eqx.AbstractClassVar[float]  # sup_t l''(t, b)
 
     def __init__(self, A, b, l2=None, lipschitz=None):
@@ -129,6 +130,7 @@ class LinearModelLoss(SmoothLoss):
         if lipschitz is None:
             lipschitz = self.curvature * spectral_norm_sq(jax.lax.stop_gradient(self.A)) / n + self.l2
         self.lipschitz = jax.lax.stop_gradient(jnp.asarray(lipschitz, dtype))
+        self.column_sq_norms = jax.lax.stop_gradient(_sq_col_norms(self.A))
 
     def _check_targets(self, b):
         return b
@@ -198,7 +200,7 @@ class LinearModelLoss(SmoothLoss):
 
     def coordinate_lipschitz(self):
         """``L_j = c ||A_j||^2 / n + l2``: curvature bounds for coordinate descent."""
-        return self.curvature * _sq_col_norms(self.A) / self.n_samples + self.l2
+        return self.curvature * self.column_sq_norms / self.n_samples + jax.lax.stop_gradient(self.l2)
 
 
 class LeastSquares(LinearModelLoss):

@@ -57,3 +57,58 @@ def test_float32_path(solver):
     g64 = jax.grad(lambda x: L(fbjax.argmin(F64, x, solver=solver)))(x64)
     assert g32.dtype == jnp.float32
     np.testing.assert_allclose(g32, g64, rtol=1e-2, atol=1e-3 * float(jnp.max(jnp.abs(g64))))
+
+
+def test_anderson_extrapolation_is_exact_on_a_linear_iteration():
+    """For ``y <- G y + h`` in dimension 4, five differences determine the fixed point exactly."""
+    rng = np.random.default_rng(0)
+    Q = rng.standard_normal((4, 4))
+    G, h = 0.9 * Q / np.linalg.norm(Q, 2), rng.standard_normal(4)
+    ys = [rng.standard_normal(4)]
+    for _ in range(5):
+        ys.append(G @ ys[-1] + h)
+    fixed_point = np.linalg.solve(np.eye(4) - G, h)
+    for dtype, atol in ((jnp.float64, 1e-12), (jnp.float32, 1e-4)):
+        Y = jnp.asarray(np.stack(ys), dtype)
+        c = fbjax.solvers.anderson.weights(Y)
+        assert c.dtype == dtype and abs(float(jnp.sum(c)) - 1) < 10 * jnp.finfo(dtype).eps
+        np.testing.assert_allclose(c @ Y[1:], fixed_point, atol=atol)
+    assert np.max(np.abs(ys[-1] - fixed_point)) > 1e-2  # the last iterate is far from it
+    # iterates that stopped moving: U^T U = 0, the last iterate is kept
+    np.testing.assert_array_equal(fbjax.solvers.anderson.weights(jnp.ones((6, 3))), [0, 0, 0, 0, 1])
+
+
+@pytest.mark.parametrize("loss", ["ls", "logistic"])
+def test_cd_extrapolation_saves_sweeps_on_a_correlated_design(loss):
+    """rho = 0.98 design: with and without Anderson extrapolation CD reaches FISTA's solution (strong
+    convexity l2 = 1/n bounds the distance by the residuals); the extrapolation is taken (fewer sweeps)."""
+    from fbjax.data import calibrated_degenerate
+
+    d = calibrated_degenerate(0, 100, 150, 0.98)
+    x = jnp.asarray(d.x0)
+    if loss == "ls":
+        F = d.lower_level()
+    else:
+        F, x = fbjax.Logistic(d.A_train, jnp.where(d.b_train > jnp.median(d.b_train), 1.0, -1.0), l2=1 / 100), x - 3
+    w, gamma, y0 = jnp.exp(x), fbjax.solvers.default_gamma(F), jnp.zeros(150)
+    ref = fbjax.solvers.fista(F, w, y0, gamma, 1e-12)
+    fast = fbjax.solvers.coordinate_descent(F, w, y0, gamma, 1e-12)
+    plain = fbjax.solvers.coordinate_descent(F, w, y0, gamma, 1e-12, anderson=0)
+    bound = 3e-12 / float(F.l2)  # ||y - y*|| <= (1 + Lambda gamma) R / mu, with R <= 1e-12 for each
+    for sol in (ref, fast, plain):
+        assert bool(sol.converged)
+        np.testing.assert_allclose(sol.y, ref.y, atol=bound)
+    assert int(fast.num_iter) < int(plain.num_iter)
+
+
+def test_cd_working_sets_on_a_wide_design():
+    """p = 400 > ws_start: the sweeps run on working sets; the solution is FISTA's, cold and warm."""
+    F, x, _, _ = random_problem(5, n=60, p=400)
+    x = x + 1.0  # about 55 nonzeros
+    ref = fbjax.solve(F, x, solver="fista", tol=1e-12)
+    cold = fbjax.solve(F, x, solver="cd", tol=1e-12)
+    warm = fbjax.solve(F, x, solver="cd", tol=1e-12, y0=fbjax.solve(F, x + 0.05, solver="cd").y)
+    assert 0 < int(jnp.sum(ref.y != 0)) < 100
+    for sol in (cold, warm):
+        assert bool(sol.converged)
+        np.testing.assert_allclose(sol.y, ref.y, atol=3e-12 / float(F.l2))

@@ -145,6 +145,8 @@ def markdown(exp, store, wall_s=None) -> str:
                  "the paper columns are for comparison of shape only")  # fmt: skip
     lo, hi = exp.settings.box
     head += f". Box for x = log(alpha): [{'-inf' if np.isinf(lo) else f'log(alpha_max) {lo:+g}'}, log(alpha_max) {hi:+.4g}]"
+    if exp.settings.solver != "fista":
+        head += f". Lower level: solver={exp.settings.solver!r} (`--solver`)"
     return head + ".\n\n" + stalled(exp, store) + TABLES[exp.name](exp, store) + "\n"
 
 

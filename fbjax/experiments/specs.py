@@ -116,12 +116,12 @@ EXPERIMENTS = {"table1": _table1, "table2": _table2, "table3": _table3, "aip-reg
 
 def get(
     name: str, quick: bool = False, seeds: int | None = None, band: str | None = None,
-    start: float | str | None = None, box_lower: float | None = None,
+    start: float | str | None = None, box_lower: float | None = None, solver: str | None = None,
 ) -> Experiment:
     """``band``: the biactive band of :class:`~fbjax.experiments.bilevel.Settings` (default "published");
     ``start``: the outer start, ``"scalar"`` (the best grid penalty) or ``f`` for the uniform
     ``log(f alpha_max)``; ``box_lower``: the box's lower end ``log(alpha_max) + box_lower`` (``-inf``:
-    none). Defaults: the experiment's own."""
+    none); ``solver``: the lower-level solver (``"fista"``, ``"cd"``, ``"auto"``). Defaults: the experiment's own."""
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose from {sorted(EXPERIMENTS)} or 'exp1'")
     exp = EXPERIMENTS[name](quick)
@@ -133,4 +133,6 @@ def get(
     if box_lower is not None:  # Settings checks it
         box = (float(box_lower), exp.settings.box[1])
         exp = dataclasses.replace(exp, settings=dataclasses.replace(exp.settings, box=box))
+    if solver is not None:  # Settings checks the name
+        exp = dataclasses.replace(exp, settings=dataclasses.replace(exp.settings, solver=solver))
     return exp if seeds is None else dataclasses.replace(exp, seeds=int(seeds))

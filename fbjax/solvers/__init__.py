@@ -1,7 +1,8 @@
 """Lower-level solvers: ``y ~ S(x) = argmin_y F(y) + sum_i psi(x_i)|y_i|`` to ``||R_gamma||_inf <= tol``.
 
 - :func:`fista`: FISTA with adaptive restart (GPU-friendly; dense or BCOO; any :class:`SmoothLoss`).
-- :func:`coordinate_descent`: cyclic proximal CD with working sets (CPU-friendly; dense linear models).
+- :func:`coordinate_descent`: cyclic proximal CD on working sets with Anderson extrapolation (CPU-friendly;
+  dense linear models).
 
 :func:`solve` validates the inputs, picks the solver (``"auto"``: CD for dense linear models on
 CPU, FISTA otherwise) and returns a :class:`Solution` with the convergence certificate.
