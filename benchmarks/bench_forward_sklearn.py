@@ -21,8 +21,9 @@ as it was at git revision ``REV`` (read with ``git show``), in the same run: a b
 
 from __future__ import annotations
 
+import argparse
+import functools
 import subprocess
-import sys
 import types
 import warnings
 
@@ -48,11 +49,9 @@ def cd_at_revision(rev: str):
     return module.coordinate_descent
 
 
-BASELINE_REV: str | None = None  # --baseline-rev, read by main()
-
-
-def bench_one(name, F_enet, x, A_val, b_val, repeats, solvers):
-    """One problem's row; ``A_val``, ``b_val`` (the hypergradient benchmark's upper level) are unused."""
+def bench_one(name, F_enet, x, A_val, b_val, repeats, solvers, rev=None):
+    """One problem's row (``rev``: also time the CD of that git revision); ``A_val``, ``b_val`` (the
+    hypergradient benchmark's upper level) are unused."""
     from sklearn.linear_model import Lasso
 
     A, b = np.asarray(F_enet.A), np.asarray(F_enet.b)
@@ -65,7 +64,6 @@ def bench_one(name, F_enet, x, A_val, b_val, repeats, solvers):
     y_near = fbjax.solve(F, x_near, tol=1e-13, solver="fista" if "fista" in solvers else "cd").y
     row = {"problem": name, "n": n, "p": p}
     fbjax_solvers = {s: jax.jit(lambda F, x, y0, s=s: fbjax.solve(F, x, y0=y0, tol=TOL, solver=s)) for s in solvers}
-    rev = BASELINE_REV
     if rev:
         cd_old = cd_at_revision(rev)
         fbjax_solvers[f"cd@{rev}"] = jax.jit(lambda F, x, y0: cd_old(F, jnp.exp(x), y0, gamma, TOL))
@@ -105,13 +103,12 @@ def bench_one(name, F_enet, x, A_val, b_val, repeats, solvers):
 def main():
     import sklearn
 
-    global BASELINE_REV
-    if "--baseline-rev" in sys.argv:  # run_all's parser does not know the flag
-        i = sys.argv.index("--baseline-rev")
-        BASELINE_REV = sys.argv[i + 1]
-        del sys.argv[i : i + 2]
-    rev = BASELINE_REV
-    rows = run_all(bench_one, "benchmarks/results/forward_sklearn.json", sklearn=sklearn.__version__, baseline_rev=rev)
+    ap = argparse.ArgumentParser(add_help=False)  # this script's flag; run_all parses the rest
+    ap.add_argument("--baseline-rev", default=None)
+    args, rest = ap.parse_known_args()
+    rev = args.baseline_rev
+    bench = functools.partial(bench_one, rev=rev)
+    rows = run_all(bench, "benchmarks/results/forward_sklearn.json", rest, sklearn=sklearn.__version__, baseline_rev=rev)
     tols = [f"{t:.0e}" for t in SKLEARN_TOLS]
     old = [f"cd@{rev}"] if rev else []
     for start in ("cold", "warm"):

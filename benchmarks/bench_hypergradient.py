@@ -107,14 +107,15 @@ def bench_one(name, F, x, A_val, b_val, repeats, solvers=("cd", "fista")):
     return row
 
 
-def run_all(bench, default_out: str, **meta) -> list[dict]:
-    """Parse ``--repeats --sizes --out``, run ``bench(name, F, x, A_val, b_val, repeats, solvers)`` on every
-    problem and write the rows to ``--out`` after each one (a partial run keeps what it measured)."""
+def run_all(bench, default_out: str, argv=None, **meta) -> list[dict]:
+    """Parse ``--repeats --sizes --out`` from ``argv`` (default: the command line), run
+    ``bench(name, F, x, A_val, b_val, repeats, solvers)`` on every problem and write the rows to ``--out``
+    after each one (a partial run keeps what it measured)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--sizes", default="all", choices=["all", "small"])
     ap.add_argument("--out", default=default_out)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     meta = {"machine": f"{platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cores",
             "backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()], "jax": jax.__version__,

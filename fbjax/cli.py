@@ -308,6 +308,17 @@ def _box_lower(text: str) -> float:
     return value
 
 
+def _solver(text: str) -> str:
+    """``--solver``: a name :class:`~fbjax.experiments.bilevel.Settings` accepts (``fbjax.solvers.NAMES``)."""
+    from fbjax.experiments.bilevel import Settings
+
+    try:
+        Settings(solver=text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def _set_device(device):
     if device is not None:
         os.environ["JAX_PLATFORMS"] = {"cpu": "cpu", "gpu": "cuda"}[device]
@@ -342,7 +353,7 @@ def main(argv=None) -> int:
                    help="lower end of the box for x = log(alpha): log(alpha_max) + C, or 'none' for no lower bound "
                    "(default: the experiment's own, C = -5 as the paper code, 'none' for the AIP designs); use "
                    "with its own --out")
-    r.add_argument("--solver", choices=["fista", "cd", "auto"], default=None,
+    r.add_argument("--solver", type=_solver, default=None, metavar="fista|cd|auto",
                    help="lower-level solver of the seed sweeps (default: the experiment's own, FISTA; 'auto': "
                    "coordinate descent on CPU, FISTA on GPU); use with its own --out")
     r.add_argument("--no-plot", action="store_true")

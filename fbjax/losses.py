@@ -156,7 +156,11 @@ class LinearModelLoss(SmoothLoss):
         return self.A.shape[1]
 
     def value(self, y):
-        return jnp.mean(self.loss(self.A @ y, self.b)) + 0.5 * self.l2 * jnp.vdot(y, y)
+        return self.value_at(y, self.A @ y)
+
+    def value_at(self, y, t):
+        """``F(y)`` from the margins ``t = A y`` already at hand (coordinate descent keeps them)."""
+        return jnp.mean(self.loss(t, self.b)) + 0.5 * self.l2 * jnp.vdot(y, y)
 
     def grad(self, y):
         return _rmatvec(self.A, self.dloss(self.A @ y, self.b)) / self.n_samples + self.l2 * y
@@ -200,7 +204,7 @@ class LinearModelLoss(SmoothLoss):
 
     def coordinate_lipschitz(self):
         """``L_j = c ||A_j||^2 / n + l2``: curvature bounds for coordinate descent."""
-        return self.curvature * self.column_sq_norms / self.n_samples + jax.lax.stop_gradient(self.l2)
+        return self.curvature * self.column_sq_norms / self.n_samples + self.l2
 
 
 class LeastSquares(LinearModelLoss):

@@ -271,6 +271,8 @@ def test_cli_reproduce_start_and_stalled_runs(tmp_path, monkeypatch):
         cli.main(["reproduce", "exp1", "--solver", "cd", "--out", str(tmp_path)])
     with pytest.raises(ValueError, match="unknown solver"):
         specs.get("table3", solver="newton")
+    with pytest.raises(SystemExit):
+        cli.main(["reproduce", "table3", "--solver", "newton", "--out", str(tmp_path)])
     assert specs.get("aip-regression", start=0.2).settings.start == 0.2
     # the report names every run without an accepted step
     store = RunStore(str(tmp_path / "fake.jsonl"))

@@ -73,8 +73,8 @@ class Settings:
         lo, hi = self.box
         if not (-float("inf") <= lo < hi < float("inf")):
             raise ValueError(f"box must be (lower, upper) with lower < upper, upper finite, got {self.box!r}")
-        if self.solver not in ("fista", "cd", "auto"):
-            raise ValueError(f"unknown solver {self.solver!r}; choose from ('fista', 'cd', 'auto')")
+        if self.solver not in fbjax.solvers.NAMES:
+            raise ValueError(f"unknown solver {self.solver!r}; choose from {fbjax.solvers.NAMES}")
         if self.band not in BANDS:
             raise ValueError(f"unknown band {self.band!r}; choose from {BANDS}")
         if self.start is not None and self.start != "scalar" and (

@@ -24,6 +24,7 @@ from fbjax.solvers.fista import fista
 __all__ = ["Solution", "coordinate_descent", "fista", "solve", "default_gamma", "check_gamma"]
 
 SOLVERS = {"fista": fista, "cd": coordinate_descent}
+NAMES = ("auto", *SOLVERS)  # what ``solver=`` accepts
 
 
 def default_gamma(F: SmoothLoss):
@@ -44,7 +45,7 @@ def pick_solver(F: SmoothLoss, solver: str):
     try:
         return SOLVERS[solver]
     except KeyError:
-        raise ValueError(f"unknown solver {solver!r}; use 'auto', 'fista' or 'cd'") from None
+        raise ValueError(f"unknown solver {solver!r}; choose from {NAMES}") from None
 
 
 def validate(F: SmoothLoss, x, y0=None):

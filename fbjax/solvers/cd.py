@@ -57,7 +57,7 @@ def coordinate_descent(
         return jax.lax.fori_loop(0, count, lambda k, c: update(idx[k], c), (y, t, jnp.zeros((), y.dtype)))
 
     def objective(y, t):
-        return jnp.mean(F.loss(t, F.b)) + 0.5 * F.l2 * jnp.vdot(y, y) + jnp.vdot(w, jnp.abs(y))
+        return F.value_at(y, t) + jnp.vdot(w, jnp.abs(y))
 
     def extrapolate(y, t, Y, T):  # t is linear in y: the same combination of the stored t's
         c = _anderson.weights(Y)
