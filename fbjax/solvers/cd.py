@@ -41,7 +41,7 @@ def coordinate_descent(
         )
     A = F.A
     n, p = A.shape
-    AT = A.T  # rows are columns of A: contiguous access per coordinate
+    AT = A.T if F.A_T is None else F.A_T  # rows are columns of A: contiguous access per coordinate
     L = F.coordinate_lipschitz()
 
     def update(j, carry):
