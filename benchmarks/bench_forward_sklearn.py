@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import functools
 import subprocess
+import sys
 import types
 import warnings
 
@@ -41,12 +42,14 @@ SKLEARN_TOLS = (1e-4, 1e-8, 1e-12)  # 1e-4: scikit-learn's default
 TOL = 1e-10  # fbjax's default in float64
 
 
-def cd_at_revision(rev: str):
-    """``fbjax.solvers.cd.coordinate_descent`` as it was at git revision ``rev``."""
-    src = subprocess.run(["git", "show", f"{rev}:fbjax/solvers/cd.py"], capture_output=True, text=True, check=True).stdout
-    module = types.ModuleType(f"cd_{rev}")
-    exec(compile(src, f"{rev}:fbjax/solvers/cd.py", "exec"), module.__dict__)
-    return module.coordinate_descent
+def at_revision(rev: str, path: str, name: str):
+    """The object ``name`` of the module file ``path`` as it was at git revision ``rev`` (its own
+    imports resolve against this checkout's fbjax)."""
+    src = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True, check=True).stdout
+    module = types.ModuleType(f"{path.replace('/', '.').removesuffix('.py')}_at_{rev}")
+    sys.modules[module.__name__] = module  # dataclasses look their module up there
+    exec(compile(src, f"{rev}:{path}", "exec"), module.__dict__)
+    return getattr(module, name)
 
 
 def bench_one(name, F_enet, x, A_val, b_val, repeats, solvers, rev=None):
@@ -65,7 +68,7 @@ def bench_one(name, F_enet, x, A_val, b_val, repeats, solvers, rev=None):
     row = {"problem": name, "n": n, "p": p}
     fbjax_solvers = {s: jax.jit(lambda F, x, y0, s=s: fbjax.solve(F, x, y0=y0, tol=TOL, solver=s)) for s in solvers}
     if rev:
-        cd_old = cd_at_revision(rev)
+        cd_old = at_revision(rev, "fbjax/solvers/cd.py", "coordinate_descent")
         fbjax_solvers[f"cd@{rev}"] = jax.jit(lambda F, x, y0: cd_old(F, jnp.exp(x), y0, gamma, TOL))
     ref = None
     for start, y0 in (("cold", jnp.zeros(p)), ("warm", y_near)):

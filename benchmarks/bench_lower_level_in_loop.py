@@ -25,7 +25,7 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 
 import fbjax  # noqa: E402
-from bench_forward_sklearn import cd_at_revision  # noqa: E402
+from bench_forward_sklearn import at_revision  # noqa: E402
 from fbjax.data import calibrated_degenerate  # noqa: E402
 from fbjax.experiments import bilevel  # noqa: E402
 
@@ -56,7 +56,7 @@ def main():
     args = ap.parse_args()
     variants = [("fista", "fista", contextlib.nullcontext), ("cd", "cd", contextlib.nullcontext)]
     if args.baseline_rev:
-        old = cd_at_revision(args.baseline_rev)
+        old = at_revision(args.baseline_rev, "fbjax/solvers/cd.py", "coordinate_descent")
         variants.append((f"cd@{args.baseline_rev}", "cd", lambda: cd_solver(old)))
     rows = []
     for cfg in args.configs:

@@ -106,6 +106,19 @@ def test_ntrba_expands_on_a_linear_function():
     assert bool(jnp.all(res.accepted)) and np.allclose(res.ratios, 1.0)
 
 
+def test_ntrba_program_holds_one_copy_of_the_oracle():
+    """NTRBA evaluates ``x0`` in the first step of its scan, so the oracle has one call site and is
+    compiled once (in a bilevel run: one lower-level solver and one adjoint, not two). Counted in the
+    jaxpr: one ``sin`` from the oracle's value."""
+    import re
+
+    fun = jax.value_and_grad(lambda x: quad(x) + jnp.sum(jnp.sin(x)))
+    jaxpr = str(jax.make_jaxpr(lambda x0: fbjax.ntrba(fun, x0, max_iter=3).x)(jnp.zeros(4)))
+    assert len(re.findall(r"\bsin\b", jaxpr)) == 1
+    res = fbjax.ntrba(fun, jnp.zeros(4), max_iter=3)
+    assert int(res.num_evals) == 4 and res.values.shape == (3,)  # x0 and 3 trials; 3 recorded iterations
+
+
 def test_optax_adapter_and_user_oracle():
     class Oracle:  # a user-written oracle: any callable returning (value, subgradient)
         def __call__(self, x):

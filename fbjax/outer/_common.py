@@ -67,10 +67,13 @@ def as_oracle(fun: Oracle, stateful: bool):
     return call
 
 
+NON_FINITE = "the oracle returned a non-finite value or subgradient"
+
+
 def checked(value, h, where: str):
     """Raise (also under jit) on a non-finite oracle output instead of iterating on NaN."""
     bad = ~(jnp.isfinite(value) & jnp.all(jnp.isfinite(h)))
-    value = eqx.error_if(value, bad, f"{where}: the oracle returned a non-finite value or subgradient")
+    value = eqx.error_if(value, bad, f"{where}: {NON_FINITE}")
     return value, h
 
 

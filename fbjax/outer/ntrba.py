@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from fbjax.outer._common import OuterResult, check_positive, checked, setup
+from fbjax.outer._common import NON_FINITE, OuterResult, check_positive, setup
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,38 +69,44 @@ def ntrba(
     check_positive(radius=radius)
     tr = trust_region
     oracle, project, x0 = setup(fun, x0, max_iter, lower, upper, aux0, "fbjax.ntrba")
-    v0, h0, aux0 = oracle(x0, aux0)
-    v0, h0 = checked(v0, h0, "fbjax.ntrba (at x0)")
     dtype = x0.dtype
 
+    # Step 0 of the scan evaluates the oracle at x0 and the max_iter steps after it are Alg. 3's: one
+    # call site, so the oracle (lower-level solver and adjoint) is compiled once, not twice.
     def body(carry, _):
         x, v, h, aux, delta, best_x, best_v, done, n_iter, n_evals = carry
+        first = n_evals == 0
         gn = jnp.linalg.norm(h)
-        stationary = gn < tol
-        s = project(x - (delta / jnp.where(stationary, 1.0, gn)) * h) - x
+        stationary = ~first & (gn < tol)
+        s = project(x - (delta / jnp.where(stationary | first, 1.0, gn)) * h) - x
         sn = jnp.linalg.norm(s)
-        pinned = sn < tr.pinned
-        active = ~done & ~stationary & ~pinned
+        pinned = ~first & (sn < tr.pinned)
+        active = ~first & ~done & ~stationary & ~pinned
         pred = -jnp.vdot(h, s)
         tried = active & (pred > 0)
-        trial = x + s
-        vt, ht, auxt = jax.lax.cond(tried, lambda _: oracle(trial, aux), lambda _: (v, h, aux), None)
+        trial = jnp.where(first, x, x + s)
+        vt, ht, auxt = jax.lax.cond(first | tried, lambda _: oracle(trial, aux), lambda _: (v, h, aux), None)
         finite = jnp.isfinite(vt) & jnp.all(jnp.isfinite(ht))
+        vt = eqx.error_if(vt, first & ~finite, f"fbjax.ntrba (at x0): {NON_FINITE}")
         ratio = jnp.where(tried & finite, (v - vt) / jnp.where(tried, pred, 1.0), jnp.nan)
         accept, new_delta, hit_min = radius_update(tr, delta, jnp.where(finite, ratio, -jnp.inf), sn, tried & finite)
-        better = tried & finite & (vt < best_v)
+        accept = accept | first
+        better = ((tried & finite) | first) & (vt < best_v)
         record = (v, gn, delta, accept, ratio, x)
         pick = lambda a, b: jnp.where(accept, a, b)  # noqa: E731
         carry = (
             pick(trial, x), pick(vt, v), pick(ht, h), jax.tree_util.tree_map(pick, auxt, aux),
             jnp.where(active, new_delta, delta), jnp.where(better, trial, best_x), jnp.where(better, vt, best_v),
-            done | stationary | pinned | (active & hit_min), n_iter + active, n_evals + tried,
+            done | stationary | pinned | (active & hit_min), n_iter + active, n_evals + (tried | first),
         )  # fmt: skip
         return carry, record
 
-    delta0 = jnp.asarray(radius, dtype)
-    init = (x0, v0, h0, aux0, delta0, x0, v0, jnp.asarray(False), jnp.asarray(0), jnp.asarray(1))
-    carry, (values, gns, radii, accepted, ratios, xs) = jax.lax.scan(body, init, None, length=max_iter)
+    v_shape = jax.eval_shape(oracle, x0, aux0)[0]
+    inf = jnp.asarray(jnp.inf, v_shape.dtype)
+    init = (x0, inf, jnp.zeros_like(x0), aux0, jnp.asarray(radius, dtype), x0, inf, jnp.asarray(False),
+            jnp.asarray(0), jnp.asarray(0))  # fmt: skip
+    carry, records = jax.lax.scan(body, init, None, length=max_iter + 1)
+    values, gns, radii, accepted, ratios, xs = jax.tree_util.tree_map(lambda r: r[1:], records)
     x, v, _, aux, _, best_x, best_v, _, n_iter, n_evals = carry
     return OuterResult(
         x=x, value=v, best_x=best_x, best_value=best_v, values=values, grad_norms=gns, radii=radii.astype(dtype),
