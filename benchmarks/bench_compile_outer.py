@@ -16,9 +16,6 @@ smaller compile time and run time of the two rounds are reported.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import time
 
@@ -29,7 +26,7 @@ jax.config.update("jax_enable_x64", True)
 
 import fbjax  # noqa: E402
 from bench_forward_sklearn import at_revision  # noqa: E402
-from bench_hypergradient import random_problem  # noqa: E402
+from bench_hypergradient import machine_meta, random_problem, record  # noqa: E402
 from fbjax.data import calibrated_degenerate  # noqa: E402
 
 
@@ -71,8 +68,7 @@ def main():
     versions = {"this": fbjax.ntrba}
     if args.baseline_rev:
         versions[f"@{args.baseline_rev}"] = at_revision(args.baseline_rev, "fbjax/outer/ntrba.py", "ntrba")
-    meta = {"machine": f"{platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-            "backend": jax.default_backend(), "jax": jax.__version__, "baseline_rev": args.baseline_rev}  # fmt: skip
+    meta = machine_meta(baseline_rev=args.baseline_rev)
     rows = []
     for i, (name, F, x, A_val, b_val, max_iter, warm) in enumerate(problems()):
         if i == 0:
@@ -83,11 +79,7 @@ def main():
                 for key, val in measure(ntrba, F, x, A_val, b_val, max_iter, warm, args.repeats).items():
                     key = f"{key}{'' if label == 'this' else label}"
                     row[key] = min(row.get(key, val), val) if key.endswith("_s") else val
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-        os.makedirs(os.path.dirname(args.out), exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump({"meta": meta, "rows": rows}, f, indent=1)
+        record(args.out, meta, rows, row)
     print("\n| problem | version | compile (s) | run (s) | best Phi |\n|---|---|---|---|---|")
     for r in rows:
         for label in versions:

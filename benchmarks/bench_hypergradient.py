@@ -107,6 +107,23 @@ def bench_one(name, F, x, A_val, b_val, repeats, solvers=("cd", "fista")):
     return row
 
 
+def machine_meta(**extra) -> dict:
+    """Where a benchmark ran (machine, backend, devices, jax version), with ``extra`` added."""
+    return {"machine": f"{platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+            "backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()], "jax": jax.__version__,
+            **extra}  # fmt: skip
+
+
+def record(out: str, meta: dict, rows: list, row: dict) -> None:
+    """Append ``row`` to ``rows``, print it and rewrite ``out`` with every row so far (a partial run keeps
+    what it measured)."""
+    rows.append(row)
+    print(json.dumps(row), flush=True)
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    with open(out, "w") as f:
+        json.dump({"meta": meta, "rows": rows}, f, indent=1)
+
+
 def run_all(bench, default_out: str, argv=None, **meta) -> list[dict]:
     """Parse ``--repeats --sizes --out`` from ``argv`` (default: the command line), run
     ``bench(name, F, x, A_val, b_val, repeats, solvers)`` on every problem and write the rows to ``--out``
@@ -116,19 +133,13 @@ def run_all(bench, default_out: str, argv=None, **meta) -> list[dict]:
     ap.add_argument("--sizes", default="all", choices=["all", "small"])
     ap.add_argument("--out", default=default_out)
     args = ap.parse_args(argv)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    meta = {"machine": f"{platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-            "backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()], "jax": jax.__version__,
-            **meta}  # fmt: skip
+    meta = machine_meta(**meta)
     rows = []
     for name, F, x, A_val, b_val in problems(args.sizes):
         small = F.n_features <= 3000
         # FISTA at p = 10000 only off XLA:CPU (minutes there; it is the forward fbjax picks on a GPU)
         solvers = ("cd", "fista") if small or jax.default_backend() != "cpu" else ("cd",)
-        rows.append(bench(name, F, x, A_val, b_val, args.repeats if small else max(1, args.repeats // 2), solvers))
-        print(json.dumps(rows[-1]), flush=True)
-        with open(args.out, "w") as f:
-            json.dump({"meta": meta, "rows": rows}, f, indent=1)
+        record(args.out, meta, rows, bench(name, F, x, A_val, b_val, args.repeats if small else max(1, args.repeats // 2), solvers))
     return rows
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import statistics
 import time
 
@@ -26,6 +25,7 @@ jax.config.update("jax_enable_x64", True)
 
 import fbjax  # noqa: E402
 from bench_forward_sklearn import at_revision  # noqa: E402
+from bench_hypergradient import machine_meta, record  # noqa: E402
 from fbjax.data import calibrated_degenerate  # noqa: E402
 from fbjax.experiments import bilevel  # noqa: E402
 
@@ -58,7 +58,7 @@ def main():
     if args.baseline_rev:
         old = at_revision(args.baseline_rev, "fbjax/solvers/cd.py", "coordinate_descent")
         variants.append((f"cd@{args.baseline_rev}", "cd", lambda: cd_solver(old)))
-    rows = []
+    meta, rows = machine_meta(baseline_rev=args.baseline_rev), []
     for cfg in args.configs:
         rho, n, p = float(cfg.split(",")[0]), *map(int, cfg.split(",")[1:])
         data = bilevel.stack([calibrated_degenerate(s, n=n, p=p, rho=rho) for s in range(5)])
@@ -78,10 +78,7 @@ def main():
                 row[f"{name}_first_s"], row[f"{name}_s"] = first, statistics.median(times)
                 row[f"{name}_f1"] = [round(float(v), 6) for v in out["f1"]]
                 row[f"{name}_best_val"] = [float(v) for v in out["best_val_loss"]]
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            with open(args.out, "w") as f:
-                json.dump({"jax": jax.__version__, "backend": jax.default_backend(), "rows": rows}, f, indent=1)
+            record(args.out, meta, rows, row)
     names = [v[0] for v in variants]
     print("\n| config | method | " + " | ".join(f"{v}: s (first call)" for v in names)
           + " | fista / cd | F1 (mean) | max rel. diff. of best val. loss |")  # fmt: skip

@@ -125,14 +125,15 @@ def get(
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose from {sorted(EXPERIMENTS)} or 'exp1'")
     exp = EXPERIMENTS[name](quick)
-    if band is not None:  # Settings checks the name
-        exp = dataclasses.replace(exp, settings=dataclasses.replace(exp.settings, band=band))
+    overrides = {}
+    if band is not None:
+        overrides["band"] = band
     if start is not None:
-        start = start if isinstance(start, str) else float(start)  # Settings checks it
-        exp = dataclasses.replace(exp, settings=dataclasses.replace(exp.settings, start=start))
-    if box_lower is not None:  # Settings checks it
-        box = (float(box_lower), exp.settings.box[1])
-        exp = dataclasses.replace(exp, settings=dataclasses.replace(exp.settings, box=box))
-    if solver is not None:  # Settings checks the name
-        exp = dataclasses.replace(exp, settings=dataclasses.replace(exp.settings, solver=solver))
+        overrides["start"] = start if isinstance(start, str) else float(start)
+    if box_lower is not None:
+        overrides["box"] = (float(box_lower), exp.settings.box[1])
+    if solver is not None:
+        overrides["solver"] = solver
+    if overrides:  # Settings checks every value
+        exp = dataclasses.replace(exp, settings=dataclasses.replace(exp.settings, **overrides))
     return exp if seeds is None else dataclasses.replace(exp, seeds=int(seeds))
