@@ -203,6 +203,11 @@ def test_bad_input_errors():
         jax.block_until_ready(fbjax.ntrba(nan, jnp.ones(2)).x)
     with pytest.raises(Exception, match="non-finite"):
         jax.block_until_ready(fbjax.nba(nan, jnp.ones(2)).x)
+    for solve in (fbjax.nba, fbjax.ntrba, lambda f, x, **kw: fbjax.optax_solve(f, x, optax.sgd(0.1), **kw)):
+        with pytest.raises(Exception, match="the box is empty"):
+            jax.block_until_ready(solve(FUN, jnp.zeros(4), lower=1.0, upper=jnp.array([2.0, 2, 0, 2])).x)
+        with pytest.raises(Exception, match="the box is empty"):  # traced bounds: raised under jit too
+            jax.block_until_ready(jax.jit(lambda lo: solve(FUN, jnp.zeros(4), lower=lo).x)(jnp.array([0.0, jnp.nan, 0, 0])))
 
 
 def test_float32_path():

@@ -106,7 +106,21 @@ def setup(fun, x0, max_iter, lower, upper, aux0, name):
     if not (isinstance(max_iter, int) and max_iter >= 1):
         raise ValueError(f"{name}: max_iter must be a positive int, got {max_iter!r}")
     project = box(lower, upper)
-    return as_oracle(fun, aux0 is not None), project, project(x0)
+    return as_oracle(fun, aux0 is not None), project, eqx.error_if(project(x0), empty_box(lower, upper), f"{name}: {EMPTY_BOX}")
+
+
+EMPTY_BOX = "the box is empty or not a number: need lower <= upper everywhere"
+
+
+def empty_box(lower, upper):
+    """Whether ``[lower, upper]`` is empty somewhere or has a NaN end (bounds may be traced)."""
+    bad = jnp.asarray(False)
+    for b in (lower, upper):
+        if b is not None:
+            bad = bad | jnp.any(jnp.isnan(jnp.asarray(b)))
+    if lower is not None and upper is not None:
+        bad = bad | jnp.any(jnp.asarray(lower) > jnp.asarray(upper))
+    return bad
 
 
 def check_positive(**kwargs):
