@@ -8,6 +8,8 @@ so that fbjax never hands back a silent NaN.
 
 from __future__ import annotations
 
+import numbers
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -50,3 +52,19 @@ def default_tol(dtype) -> float:
     in float64, and reachable in float32."""
     return 1e-10 if jnp.finfo(dtype).bits >= 64 else 1e-4
 
+
+
+def budget(tol, max_iter, dtype) -> tuple[float, int | None]:
+    """``(tol, max_iter)`` of a lower-level solve, checked (both are static): ``tol`` a finite number
+    ``> 0`` (default :func:`default_tol`), ``max_iter`` None (the solver's default) or an int ``>= 1``."""
+    if tol is None:
+        tol = default_tol(dtype)
+    try:
+        tol = float(tol)
+    except (TypeError, ValueError):
+        raise ValueError(f"tol must be a concrete number (it is static), got {tol!r}") from None
+    if not 0 < tol < float("inf"):
+        raise ValueError(f"tol must be a finite number > 0 (a bound on ||R_gamma||_inf), got {tol!r}")
+    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1):
+        raise ValueError(f"max_iter must be None or an int >= 1, got {max_iter!r}")
+    return tol, None if max_iter is None else int(max_iter)

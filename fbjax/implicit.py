@@ -34,7 +34,7 @@ from fbjax.adjoint import reduced_adjoint
 from fbjax.coderivative import resolve_policy
 from fbjax.fb import BIACTIVE_RTOL, forward_map, partition
 from fbjax.solvers import check_gamma, default_gamma, pick_solver, validate
-from fbjax._checks import default_tol
+from fbjax._checks import budget
 
 _NOT_CONVERGED = (
     "fbjax.argmin: the lower-level solver did not reach ||R_gamma(x, y)||_inf <= tol within max_iter "
@@ -182,10 +182,11 @@ def argmin(
         if not (np.isfinite(val) and val >= 0):
             raise ValueError(f"fbjax.argmin: {name} must be a finite number >= 0, got {val!r}")
     gamma = default_gamma(F) if gamma is None else check_gamma(F, gamma)
+    tol, max_iter = budget(tol, max_iter, x.dtype)
     cfg = _Config(
         psi=_w.resolve(psi),
         policy=resolve_policy(policy),
-        tol=default_tol(x.dtype) if tol is None else float(tol),
+        tol=tol,
         max_iter=max_iter,
         solver=solver,
         biactive_rtol=float(biactive_rtol),

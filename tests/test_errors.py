@@ -51,6 +51,19 @@ def test_non_finite_data_under_jit():
         jax.block_until_ready(f(jnp.ones((5, 3)).at[0, 0].set(jnp.nan)))  # on GPU it surfaces at the read
 
 
+def test_bad_tolerance_and_budget():
+    """A lower-level budget that cannot be met is refused up front, not reported as a failed solve."""
+    F = fbjax.LeastSquares(jnp.eye(5, 3) + 1.0, jnp.ones(5))
+    for solve in (fbjax.argmin, fbjax.solve):
+        for tol in (-1.0, 0.0, np.nan, np.inf, "tight"):
+            with pytest.raises(ValueError, match="tol must be a"):
+                solve(F, jnp.zeros(3), tol=tol)
+        for max_iter in (0, 2.5, True):
+            with pytest.raises(ValueError, match="max_iter must be None or an int >= 1"):
+                solve(F, jnp.zeros(3), max_iter=max_iter)
+        solve(F, jnp.zeros(3), tol=np.float32(1e-4), max_iter=np.int64(100))  # NumPy scalars are numbers
+
+
 def test_logistic_labels_and_negative_ridge():
     with pytest.raises(RuntimeError, match=r"labels b must be in \{-1, \+1\}"):
         fbjax.Logistic(jnp.ones((3, 2)), jnp.array([1.0, 0.0, -1.0]))

@@ -72,9 +72,9 @@ def solve(F: SmoothLoss, x, psi="exp", *, y0=None, gamma=None, tol=None, max_ite
     non-convergence (inspect ``Solution.converged``; :func:`fbjax.argmin` raises)."""
     x, y0 = validate(F, x, y0)
     gamma = default_gamma(F) if gamma is None else check_gamma(F, gamma)
-    tol = _checks.default_tol(x.dtype) if tol is None else tol
+    tol, max_iter = _checks.budget(tol, max_iter, x.dtype)
     pick_solver(F, solver)  # fail early on a bad name or an unsupported design
-    return _run(F, x, y0, jax.lax.stop_gradient(gamma), _w.resolve(psi), float(tol), max_iter, solver)
+    return _run(F, x, y0, jax.lax.stop_gradient(gamma), _w.resolve(psi), tol, max_iter, solver)
 
 
 @eqx.filter_jit
