@@ -319,6 +319,17 @@ def _solver(text: str) -> str:
     return text
 
 
+def _seeds(text: str) -> int:
+    """``--seeds``: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}")
+    return value
+
+
 def _set_device(device):
     if device is not None:
         os.environ["JAX_PLATFORMS"] = {"cpu": "cpu", "gpu": "cuda"}[device]
@@ -329,7 +340,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="gradient starvation on one calibrated instance: scalar, Sparse-HO, NTRBA-SC")
     d.add_argument("--starvation", action="store_true", help="also the k = 0 study over the 9 Table 3 configurations")
-    d.add_argument("--seeds", type=int, default=5, help="seeds per configuration of --starvation (paper: 5)")
+    d.add_argument("--seeds", type=_seeds, default=5, help="seeds per configuration of --starvation (paper: 5)")
     d.add_argument("--out", default="fbjax-demo", help="output folder (JSON + PNG)")
     d.add_argument("--quick", action="store_true", help="--starvation on one small configuration, 2 seeds")
     d.add_argument("--no-plot", action="store_true")
@@ -337,7 +348,7 @@ def main(argv=None) -> int:
     r = sub.add_parser("reproduce", help="experiments: " + ", ".join(EXPERIMENTS))
     r.add_argument("name", choices=EXPERIMENTS)
     r.add_argument("--quick", action="store_true", help="small sizes and few iterations (minutes)")
-    r.add_argument("--seeds", type=int, default=None, help="seeds per configuration (default: the paper's)")
+    r.add_argument("--seeds", type=_seeds, default=None, help="seeds per configuration (default: the paper's)")
     r.add_argument("--out", default="fbjax-results", help="output folder; an interrupted run resumes from it")
     r.add_argument("--device", choices=["cpu", "gpu"], default=None, help="JAX backend (default: JAX's choice)")
     r.add_argument("--batch", choices=["auto", "map", "vmap"], default="auto",

@@ -274,6 +274,14 @@ def test_cli_reproduce_start_and_stalled_runs(tmp_path, monkeypatch):
     with pytest.raises(SystemExit):
         cli.main(["reproduce", "table3", "--solver", "newton", "--out", str(tmp_path)])
     assert specs.get("aip-regression", start=0.2).settings.start == 0.2
+    for bad in ("0", "-2", "two"):
+        with pytest.raises(SystemExit):
+            cli.main(["reproduce", "table3", "--seeds", bad, "--out", str(tmp_path)])
+        with pytest.raises(SystemExit):
+            cli.main(["demo", "--seeds", bad, "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="seeds must be an int >= 1"):
+        specs.get("table3", seeds=0)
+    assert specs.get("table3", seeds=2).seeds == 2
     # the report names every run without an accepted step
     store = RunStore(str(tmp_path / "fake.jsonl"))
     label = TINY.configs[0].label

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from typing import Callable
 
 from fbjax.data import aip_classification, aip_regression, calibrated_degenerate, three_group
@@ -136,4 +137,8 @@ def get(
         overrides["solver"] = solver
     if overrides:  # Settings checks every value
         exp = dataclasses.replace(exp, settings=dataclasses.replace(exp.settings, **overrides))
-    return exp if seeds is None else dataclasses.replace(exp, seeds=int(seeds))
+    if seeds is None:
+        return exp
+    if isinstance(seeds, bool) or not isinstance(seeds, numbers.Integral) or seeds < 1:
+        raise ValueError(f"seeds must be an int >= 1, got {seeds!r}")
+    return dataclasses.replace(exp, seeds=int(seeds))
