@@ -13,6 +13,7 @@ from fbjax.implicit import adjoint_selection, argmin, solution_vjp
 from fbjax.outer import OuterResult, TrustRegion, batch_map, nba, ntrba, optax_solve
 from fbjax.losses import LeastSquares, LinearModelLoss, Logistic, SmoothLoss
 from fbjax.solvers import Solution, solve
+from fbjax.estimator import WeightedL1
 
 __version__ = "0.1.0"
 
@@ -23,6 +24,7 @@ __all__ = [
     "Null",
     "OuterResult",
     "TrustRegion",
+    "WeightedL1",
     "Policy",
     "SignConsistent",
     "SmoothLoss",

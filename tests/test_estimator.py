@@ -1,0 +1,79 @@
+"""fbjax.WeightedL1: the scikit-learn-style estimator over argmin, the grid start and the outer solvers."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import ElasticNet
+
+import fbjax
+from fbjax.baselines.grid import log_grid
+from fbjax.data import aip_classification, calibrated_degenerate
+
+
+def val_mse(d, w):
+    return float(np.mean((d.A_val @ np.asarray(w) - d.b_val) ** 2))
+
+
+def test_squared_loss_learns_from_the_grids_best_penalty():
+    d = calibrated_degenerate(0, 100, 150, 0.95)
+    est = fbjax.WeightedL1(max_iter=30).fit(d.A_train, d.b_train, d.A_val, d.b_val)
+    n = d.A_train.shape[0]
+    assert est.alpha_max_ == pytest.approx(d.alpha_max, rel=1e-12)  # max |A^T b| / n
+    # the start is the grid's best scalar penalty, checked against scikit-learn's elastic net:
+    # ||Aw - b||^2/(2n) + l2/2 ||w||^2 + a ||w||_1  is  ElasticNet(alpha=a + l2, l1_ratio=a / (a + l2))
+    l2 = 1.0 / n
+    sk = [val_mse(d, ElasticNet(alpha=a + l2, l1_ratio=a / (a + l2), fit_intercept=False, tol=1e-12,
+                                max_iter=100_000).fit(d.A_train, d.b_train).coef_)
+          for a in np.asarray(log_grid(d.alpha_max))]  # fmt: skip
+    assert est.alpha_scalar_ == pytest.approx(float(log_grid(d.alpha_max)[int(np.argmin(sk))]), rel=1e-12)
+    np.testing.assert_allclose(est.result_.values[0], min(sk), rtol=1e-6)
+    # the reported model: the lower-level solution at the best visited penalties, below the grid's best
+    F = fbjax.LeastSquares(d.A_train, d.b_train, l2=l2)
+    assert float(jnp.max(jnp.abs(fbjax.fb_residual(F, est.x_, est.coef_, 0.99 / F.lipschitz)))) <= 1e-10
+    np.testing.assert_allclose(est.validation_loss_, val_mse(d, est.coef_), rtol=1e-12)
+    np.testing.assert_allclose(est.validation_loss_, est.result_.best_value, rtol=1e-8)
+    assert est.validation_loss_ < 0.1 * min(sk)  # on this degenerate design the weights pay off tenfold
+    np.testing.assert_allclose(est.alpha_, np.exp(est.x_))
+    assert est.x_.max() <= np.log(0.9 * d.alpha_max) + 1e-12  # the box's upper end
+    pred = np.asarray(est.predict(d.A_test))
+    np.testing.assert_allclose(pred, d.A_test @ np.asarray(est.coef_), rtol=1e-12)
+    r2 = 1 - np.sum((d.b_test - pred) ** 2) / np.sum((d.b_test - d.b_test.mean()) ** 2)
+    assert est.score(d.A_test, d.b_test) == pytest.approx(r2, rel=1e-12)
+
+
+def test_logistic_holds_out_a_split_and_predicts_labels():
+    d = aip_classification(0, 80, 40, 8)
+    X, y = np.vstack([d.A_train, d.A_val]), np.concatenate([d.b_train, d.b_val])
+    est = fbjax.WeightedL1("logistic", outer="nba", max_iter=15, validation_fraction=0.3, random_state=3).fit(X, y)
+    perm = np.random.default_rng(3).permutation(X.shape[0])  # the documented split
+    n_val = round(0.3 * X.shape[0])
+    tr, va = perm[n_val:], perm[:n_val]
+    assert est.alpha_max_ == pytest.approx(np.max(np.abs(X[tr].T @ y[tr])) / (2 * len(tr)), rel=1e-12)
+    log_loss = float(np.mean(np.logaddexp(0, -y[va] * (X[va] @ np.asarray(est.coef_)))))
+    np.testing.assert_allclose(est.validation_loss_, log_loss, rtol=1e-12)
+    assert est.validation_loss_ <= float(est.result_.values[0]) + 1e-12  # never above the grid's best
+    labels = np.asarray(est.predict(d.A_test))
+    np.testing.assert_array_equal(labels, np.where(d.A_test @ np.asarray(est.coef_) > 0, 1.0, -1.0))
+    assert est.score(d.A_test, d.b_test) == float(np.mean(labels == d.b_test))
+
+
+def test_bad_input_and_unfitted_use():
+    X, y = np.ones((4, 3)), np.ones(4)
+    for kw, msg in [(dict(loss="hinge"), "loss must be one of"), (dict(outer="adam"), "outer must be"),
+                    (dict(start=0.0), "start must be"), (dict(box_lower=0.0), "box_lower"),
+                    (dict(validation_fraction=1.0), "validation_fraction")]:  # fmt: skip
+        with pytest.raises(ValueError, match=msg):
+            fbjax.WeightedL1(**kw).fit(X, y)
+    est = fbjax.WeightedL1()
+    assert clone(est.set_params(max_iter=7, argmin_kw={"tol": 1e-9})).get_params()["argmin_kw"] == {"tol": 1e-9}
+    with pytest.raises(RuntimeError, match="not fitted"):
+        est.predict(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"y must have shape \(4,\)"):
+        est.fit(np.ones((4, 3)), np.ones(5))
+    with pytest.raises(ValueError, match="X_val has 2 features, expected 3"):
+        est.fit(np.ones((4, 3)), np.ones(4), np.ones((2, 2)), np.ones(2))
+    with pytest.raises(ValueError, match="pass both X_val and y_val"):
+        est.fit(np.ones((4, 3)), np.ones(4), np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"labels must be in \{-1, \+1\}"):
+        fbjax.WeightedL1("logistic").fit(np.ones((4, 3)), jnp.array([0.0, 1, 1, 0]))
