@@ -20,12 +20,16 @@ solution at the best visited ``x``, so its validation loss is never above the gr
 
 from __future__ import annotations
 
+import collections
+import functools
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import scipy.sparse
+from jax.experimental import sparse
 from sklearn.base import BaseEstimator
 
 from fbjax import _checks
@@ -98,48 +102,20 @@ class WeightedL1(BaseEstimator):
             n_val = max(1, round(self.validation_fraction * X.shape[0]))
             if n_val >= X.shape[0]:
                 raise ValueError(f"too few samples ({X.shape[0]}) to hold out a validation split")
-            X, y, X_val, y_val = X[perm[n_val:]], y[perm[n_val:]], X[perm[:n_val]], y[perm[:n_val]]
+            X, y, X_val, y_val = _rows(X, perm[n_val:]), y[perm[n_val:]], _rows(X, perm[:n_val]), y[perm[:n_val]]
         else:
             X_val, y_val = self._checked(X_val, y_val, "X_val", "y_val", X.shape[1])
         model = LOSSES[self.loss]
         F = MODELS[model](X, y, l2=1.0 / X.shape[0] if self.l2 is None else self.l2)
-        result, x_best, alpha_max, x_scalar = jax.jit(lambda F, X_val, y_val: self._learn(F, model, X_val, y_val))(
-            F, X_val, y_val
-        )
+        params = self.get_params()  # hashable and static: a refit with the same settings and shapes reuses the program
+        params["argmin_kw"] = tuple(sorted((params["argmin_kw"] or {}).items()))
+        result, x_best, alpha_max, x_scalar = _learn(_Params(**params), model, F, X_val, y_val)
         self.coef_ = solve(F, x_best).y
         self.x_, self.alpha_, self.alpha_max_ = x_best, jnp.exp(x_best), float(alpha_max)
         self.alpha_scalar_ = None if x_scalar is None else float(jnp.exp(x_scalar[0]))
         self.validation_loss_ = float(held_out_loss(model, X_val, y_val, self.coef_))
         self.result_, self.n_features_in_ = result, X.shape[1]
         return self
-
-    def _learn(self, F, model, X_val, y_val):
-        p = F.n_features
-        alpha_max = jnp.max(jnp.abs(F.grad(jnp.zeros(p, F.lipschitz.dtype))))  # grad F(0): the ridge adds nothing
-        upper = jnp.log(alpha_max) + math.log(0.9)
-        lower = None if self.box_lower is None else jnp.log(alpha_max) + self.box_lower
-        val = lambda w: held_out_loss(model, X_val, y_val, w)  # noqa: E731
-        x_scalar = None
-        if self.start == "scalar":
-            xs = scalar_penalties(log_grid(alpha_max, self.grid), p)
-            best, _ = grid_search(lambda x, w0: (lambda w: (val(w), w))(solve(F, x, y0=w0).y), xs, jnp.zeros(p, xs.dtype))
-            x0 = x_scalar = xs[best]
-        else:
-            x0 = jnp.full(p, jnp.log(self.start * alpha_max))
-
-        def phi(x, w0):
-            w = argmin(F, x, policy=self.policy, y0=w0, **(self.argmin_kw or {}))
-            return val(w), jax.lax.stop_gradient(w)
-
-        fun = jax.value_and_grad(phi, has_aux=True)
-        kw = dict(max_iter=self.max_iter, lower=lower, upper=upper, aux0=jnp.zeros(p, x0.dtype))
-        if self.outer == "ntrba":
-            result = ntrba(fun, x0, radius=self.radius, **kw)
-        elif self.outer == "nba":
-            result = nba(fun, x0, step=self.step, **kw)
-        else:
-            result = optax_solve(fun, x0, self.outer, **kw)
-        return result, result.best_x, alpha_max, x_scalar
 
     def _checked(self, X, y, nx, ny, p=None):
         X, y = _checks.as_float_array(nx, X), _checks.as_float_array(ny, y)
@@ -156,7 +132,7 @@ class WeightedL1(BaseEstimator):
     def _check_fitted(self, X):
         if not hasattr(self, "coef_"):
             raise RuntimeError("this WeightedL1 is not fitted yet; call fit(X, y) first")
-        X = jnp.asarray(X)
+        X = _checks.as_float_array("X", X)
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
             raise ValueError(f"X must have shape (n_samples, {self.n_features_in_}), got {X.shape}")
         return X
@@ -178,3 +154,44 @@ class WeightedL1(BaseEstimator):
         if self.loss == "logistic":
             return float(np.mean(np.asarray(pred) == np.asarray(y)))
         return float(1 - jnp.sum((y - pred) ** 2) / jnp.sum((y - jnp.mean(y)) ** 2))
+
+
+def _rows(X, idx):
+    """Rows ``idx`` of a dense or BCOO matrix (BCOO: through SciPy, which indexes sparse rows)."""
+    if not _checks.is_sparse(X):
+        return X[idx]
+    coo = scipy.sparse.coo_matrix((np.asarray(X.data), np.asarray(X.indices).T), shape=X.shape)
+    return sparse.BCOO.from_scipy_sparse(coo.tocsr()[idx])
+
+
+_Params = collections.namedtuple("_Params", WeightedL1._get_param_names())
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _learn(prm, model, F, X_val, y_val):
+    p = F.n_features
+    alpha_max = jnp.max(jnp.abs(F.grad(jnp.zeros(p, F.lipschitz.dtype))))  # grad F(0): the ridge adds nothing
+    upper = jnp.log(alpha_max) + math.log(0.9)
+    lower = None if prm.box_lower is None else jnp.log(alpha_max) + prm.box_lower
+    val = lambda w: held_out_loss(model, X_val, y_val, w)  # noqa: E731
+    x_scalar = None
+    if prm.start == "scalar":
+        xs = scalar_penalties(log_grid(alpha_max, prm.grid), p)
+        best, _ = grid_search(lambda x, w0: (lambda w: (val(w), w))(solve(F, x, y0=w0).y), xs, jnp.zeros(p, xs.dtype))
+        x0 = x_scalar = xs[best]
+    else:
+        x0 = jnp.full(p, jnp.log(prm.start * alpha_max))
+
+    def phi(x, w0):
+        w = argmin(F, x, policy=prm.policy, y0=w0, **dict(prm.argmin_kw))
+        return val(w), jax.lax.stop_gradient(w)
+
+    fun = jax.value_and_grad(phi, has_aux=True)
+    kw = dict(max_iter=prm.max_iter, lower=lower, upper=upper, aux0=jnp.zeros(p, x0.dtype))
+    if prm.outer == "ntrba":
+        result = ntrba(fun, x0, radius=prm.radius, **kw)
+    elif prm.outer == "nba":
+        result = nba(fun, x0, step=prm.step, **kw)
+    else:
+        result = optax_solve(fun, x0, prm.outer, **kw)
+    return result, result.best_x, alpha_max, x_scalar
