@@ -87,6 +87,10 @@ class WeightedL1(BaseEstimator):
             raise ValueError(f"start must be 'scalar' or a fraction f > 0 of alpha_max, got {self.start!r}")
         if self.box_lower is not None and not (-math.inf < self.box_lower < math.log(0.9)):
             raise ValueError(f"box_lower must be None or a number below log(0.9), got {self.box_lower!r}")
+        reserved = {"psi", "policy", "y0"} & set(self.argmin_kw or {})
+        if reserved:
+            raise ValueError(f"argmin_kw may not set {sorted(reserved)}: WeightedL1 fixes psi = exp (alpha = exp(x)), "
+                             "takes the policy as its own parameter and warm-starts the lower level itself")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}")
 
@@ -110,7 +114,8 @@ class WeightedL1(BaseEstimator):
         params = self.get_params()  # hashable and static: a refit with the same settings and shapes reuses the program
         params["argmin_kw"] = tuple(sorted((params["argmin_kw"] or {}).items()))
         result, x_best, alpha_max, x_scalar = _learn(_Params(**params), model, F, X_val, y_val)
-        self.coef_ = solve(F, x_best).y
+        solve_kw = {k: v for k, v in params["argmin_kw"] if k in ("tol", "max_iter", "solver", "gamma")}
+        self.coef_ = solve(F, x_best, **solve_kw).y  # as the outer run's lower level solved it
         self.x_, self.alpha_, self.alpha_max_ = x_best, jnp.exp(x_best), float(alpha_max)
         self.alpha_scalar_ = None if x_scalar is None else float(jnp.exp(x_scalar[0]))
         self.validation_loss_ = float(held_out_loss(model, X_val, y_val, self.coef_))

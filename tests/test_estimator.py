@@ -63,7 +63,8 @@ def test_bad_input_and_unfitted_use():
     X, y = np.ones((4, 3)), np.ones(4)
     for kw, msg in [(dict(loss="hinge"), "loss must be one of"), (dict(outer="adam"), "outer must be"),
                     (dict(start=0.0), "start must be"), (dict(box_lower=0.0), "box_lower"),
-                    (dict(validation_fraction=1.0), "validation_fraction")]:  # fmt: skip
+                    (dict(validation_fraction=1.0), "validation_fraction"),
+                    (dict(argmin_kw={"psi": "softplus"}), r"may not set \['psi'\]")]:  # fmt: skip
         with pytest.raises(ValueError, match=msg):
             fbjax.WeightedL1(**kw).fit(X, y)
     est = fbjax.WeightedL1()
