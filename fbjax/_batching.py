@@ -33,7 +33,8 @@ def batch_switch(index, branches, operands):
     def rule(axis_size, in_batched, index, leaves):
         if not (in_batched[0] or any(in_batched[1])):  # JAX's jvp of this rule calls it with nothing
             # batched and vmaps the result itself: recursing would wrap that vmap again, forever
-            return jax.lax.switch(index, flat, leaves), jax.tree.map(lambda _: False, jax.eval_shape(flat[0], leaves))
+            out = jax.lax.switch(index, flat, leaves)
+            return out, jax.tree.map(lambda _: False, out)
         index = jnp.max(index) if in_batched[0] else index
         axes = [0 if b else None for b in in_batched[1]]
         batched = [lambda xs, f=f: jax.vmap(f, in_axes=(axes,), axis_size=axis_size)(xs) for f in flat]

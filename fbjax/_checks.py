@@ -53,6 +53,10 @@ def default_tol(dtype) -> float:
     return 1e-10 if jnp.finfo(dtype).bits >= 64 else 1e-4
 
 
+def is_count(value) -> bool:
+    """Whether ``value`` is an int ``>= 1`` (NumPy integers too; not a bool)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+
 
 def budget(tol, max_iter, dtype) -> tuple[float, int | None]:
     """``(tol, max_iter)`` of a lower-level solve, checked (both are static): ``tol`` a finite number
@@ -65,6 +69,6 @@ def budget(tol, max_iter, dtype) -> tuple[float, int | None]:
         raise ValueError(f"tol must be a concrete number (it is static), got {tol!r}") from None
     if not 0 < tol < float("inf"):
         raise ValueError(f"tol must be a finite number > 0 (a bound on ||R_gamma||_inf), got {tol!r}")
-    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1):
+    if max_iter is not None and not is_count(max_iter):
         raise ValueError(f"max_iter must be None or an int >= 1, got {max_iter!r}")
     return tol, None if max_iter is None else int(max_iter)

@@ -33,7 +33,7 @@ from jax.experimental import sparse
 from sklearn.base import BaseEstimator
 
 from fbjax import _checks
-from fbjax.baselines.grid import grid_search, log_grid, scalar_penalties
+from fbjax.baselines.grid import best_scalar_penalty
 from fbjax.data.synthetic import MODELS, held_out_loss
 from fbjax.implicit import argmin
 from fbjax.outer import nba, ntrba, optax_solve
@@ -181,9 +181,7 @@ def _learn(prm, model, F, X_val, y_val):
     val = lambda w: held_out_loss(model, X_val, y_val, w)  # noqa: E731
     x_scalar = None
     if prm.start == "scalar":
-        xs = scalar_penalties(log_grid(alpha_max, prm.grid), p)
-        best, _ = grid_search(lambda x, w0: (lambda w: (val(w), w))(solve(F, x, y0=w0).y), xs, jnp.zeros(p, xs.dtype))
-        x0 = x_scalar = xs[best]
+        x0 = x_scalar = best_scalar_penalty(lambda x, w0: solve(F, x, y0=w0).y, val, alpha_max, p, prm.grid)[0]
     else:
         x0 = jnp.full(p, jnp.log(prm.start * alpha_max))
 

@@ -8,11 +8,11 @@
   group-structure learning over features :func:`learn_group_structure`, and over tasks with trace
   norms (ICPR 2020) :func:`task_fb`, :func:`learn_task_groups`;
 - SPNBO (smoothing + penalty, joint in ``(w, x)``): :func:`spnbo`;
-- Sparse-HO's outer rule :func:`sparse_ho_gd`; scalar grid search :func:`grid_search`.
+- Sparse-HO's outer rule :func:`sparse_ho_gd`; scalar grid search :func:`grid_search`, :func:`best_scalar_penalty`.
 """
 
 from fbjax.baselines.bregman import bregman_argmin, bregman_prox, dual_fb, spectral_bregman_prox, task_fb
-from fbjax.baselines.grid import grid_search, log_grid, scalar_penalties
+from fbjax.baselines.grid import best_scalar_penalty, grid_search, log_grid, scalar_penalties
 from fbjax.baselines.group_structure import learn_group_structure, learn_task_groups
 from fbjax.baselines.oracle import hypergradient
 from fbjax.baselines.smoothing import smoothed_argmin, surrogate
@@ -22,6 +22,7 @@ from fbjax.baselines.unrolled import unrolled
 
 __all__ = [
     "SPNBO",
+    "best_scalar_penalty",
     "bregman_argmin",
     "bregman_prox",
     "dual_fb",

@@ -39,3 +39,17 @@ def grid_search(fn, xs, y0, method: str = "auto"):
         raise ValueError(f"method must be 'auto', 'path', 'vmap' or 'map', got {method!r}")
     values = jnp.where(jnp.isfinite(values), values, jnp.inf)
     return jnp.argmin(values), values
+
+
+def best_scalar_penalty(solve, val, alpha_max, p: int, num: int = 100, lo: float = 1e-3, hi: float = 0.9):
+    """The paper's scalar baseline: ``x = log(alpha) * ones(p)`` for every ``alpha`` of :func:`log_grid`,
+    solved by ``solve(x, y_start) -> y`` and scored by ``val(y)`` in one :func:`grid_search`.
+    Returns ``(the best row x, the validation losses over the grid)``."""
+    xs = scalar_penalties(log_grid(alpha_max, num, lo, hi), p)
+
+    def fn(x, y0):
+        y = solve(x, y0)
+        return val(y), y
+
+    best, values = grid_search(fn, xs, jnp.zeros(p, xs.dtype))
+    return xs[best], values

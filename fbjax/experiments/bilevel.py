@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import fbjax
-from fbjax.baselines import grid_search, log_grid, scalar_penalties, sparse_ho_gd
+from fbjax.baselines import best_scalar_penalty, sparse_ho_gd
 from fbjax.data.synthetic import MODELS, held_out_loss
 from fbjax.outer import batch_map
 
@@ -149,14 +149,7 @@ def run_one(method: str, s: Settings, data: dict) -> dict:
     solve = lambda x, y0, tol=None: jax.lax.stop_gradient(fbjax.solve(F, x, y0=y0, tol=tol, solver=s.solver).y)  # noqa: E731
 
     def grid():  # (best scalar penalty as a p-vector, validation loss over the grid)
-        xs = scalar_penalties(log_grid(alpha_max, s.grid, *s.grid_range), p)
-
-        def fn(x, y0):
-            y = solve(x, y0, s.grid_tol)
-            return val(y), y
-
-        best, values = grid_search(fn, xs, jnp.zeros(p, xs.dtype))
-        return xs[best], values
+        return best_scalar_penalty(lambda x, y0: solve(x, y0, s.grid_tol), val, alpha_max, p, s.grid, *s.grid_range)
 
     if method == "scalar":
         x_best, values = grid()

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from typing import Callable
 
+from fbjax._checks import is_count
 from fbjax.data import aip_classification, aip_regression, calibrated_degenerate, three_group
 from fbjax.experiments.bilevel import Settings
 
@@ -139,6 +139,6 @@ def get(
         exp = dataclasses.replace(exp, settings=dataclasses.replace(exp.settings, **overrides))
     if seeds is None:
         return exp
-    if isinstance(seeds, bool) or not isinstance(seeds, numbers.Integral) or seeds < 1:
+    if not is_count(seeds):
         raise ValueError(f"seeds must be an int >= 1, got {seeds!r}")
     return dataclasses.replace(exp, seeds=int(seeds))
