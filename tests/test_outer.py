@@ -188,8 +188,12 @@ def test_batched_outer_runs_equal_the_loop(how):
 
 
 def test_bad_input_errors():
-    with pytest.raises(ValueError, match="max_iter"):
-        fbjax.nba(FUN, jnp.zeros(4), max_iter=0)
+    for bad in (0, True, 2.0):
+        with pytest.raises(ValueError, match="max_iter"):
+            fbjax.nba(FUN, jnp.zeros(4), max_iter=bad)
+    # a NumPy count (e.g. from a config array) is a count, for every outer solver
+    for solve in (fbjax.nba, fbjax.ntrba):
+        assert solve(FUN, jnp.zeros(4), max_iter=np.int64(3)).values.shape == solve(FUN, jnp.zeros(4), max_iter=3).values.shape
     with pytest.raises(ValueError, match="radius"):
         fbjax.ntrba(FUN, jnp.zeros(4), radius=-1.0)
     with pytest.raises(ValueError, match="lower"):

@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from fbjax._checks import is_count
+
 Oracle = Callable[..., Any]
 
 
@@ -103,7 +105,7 @@ def check_x0(x0, lower, upper):
 def setup(fun, x0, max_iter, lower, upper, aux0, name):
     """Validate the common arguments; returns ``(oracle, project, P_X(x0))``."""
     x0 = check_x0(x0, lower, upper)
-    if not (isinstance(max_iter, int) and max_iter >= 1):
+    if not is_count(max_iter):
         raise ValueError(f"{name}: max_iter must be a positive int, got {max_iter!r}")
     project = box(lower, upper)
     return as_oracle(fun, aux0 is not None), project, eqx.error_if(project(x0), empty_box(lower, upper), f"{name}: {EMPTY_BOX}")
