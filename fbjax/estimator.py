@@ -114,8 +114,7 @@ class WeightedL1(BaseEstimator):
         params = self.get_params()  # hashable and static: a refit with the same settings and shapes reuses the program
         params["argmin_kw"] = tuple(sorted((params["argmin_kw"] or {}).items()))
         result, x_best, alpha_max, x_scalar = _learn(_Params(**params), model, F, X_val, y_val)
-        solve_kw = {k: v for k, v in params["argmin_kw"] if k in ("tol", "max_iter", "solver", "gamma")}
-        self.coef_ = solve(F, x_best, **solve_kw).y  # as the outer run's lower level solved it
+        self.coef_ = solve(F, x_best, **_solve_kw(params["argmin_kw"])).y  # as the outer run's lower level solved it
         self.x_, self.alpha_, self.alpha_max_ = x_best, jnp.exp(x_best), float(alpha_max)
         self.alpha_scalar_ = None if x_scalar is None else float(jnp.exp(x_scalar[0]))
         self.validation_loss_ = float(held_out_loss(model, X_val, y_val, self.coef_))
@@ -172,6 +171,11 @@ def _rows(X, idx):
 _Params = collections.namedtuple("_Params", WeightedL1._get_param_names())
 
 
+def _solve_kw(argmin_kw: tuple) -> dict:
+    """The keywords of :func:`fbjax.solve` among ``argmin_kw``'s items."""
+    return {k: v for k, v in argmin_kw if k in ("tol", "max_iter", "solver", "gamma")}
+
+
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _learn(prm, model, F, X_val, y_val):
     p = F.n_features
@@ -181,7 +185,11 @@ def _learn(prm, model, F, X_val, y_val):
     val = lambda w: held_out_loss(model, X_val, y_val, w)  # noqa: E731
     x_scalar = None
     if prm.start == "scalar":
-        x0 = x_scalar = best_scalar_penalty(lambda x, w0: solve(F, x, y0=w0).y, val, alpha_max, p, prm.grid)[0]
+        # the grid's small penalties give supports near n_train, where FISTA beats coordinate descent
+        # (benchmarks/RESULTS.md, "The lower level inside the experiments' outer loops"), so FISTA
+        # unless argmin_kw names a solver
+        kw = {"solver": "fista", **_solve_kw(prm.argmin_kw)}
+        x0 = x_scalar = best_scalar_penalty(lambda x, w0: solve(F, x, y0=w0, **kw).y, val, alpha_max, p, prm.grid)[0]
     else:
         x0 = jnp.full(p, jnp.log(prm.start * alpha_max))
 
