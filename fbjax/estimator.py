@@ -116,11 +116,11 @@ class WeightedL1(BaseEstimator):
         F = MODELS[model](X, y, l2=1.0 / X.shape[0] if self.l2 is None else self.l2)
         params = self.get_params()  # hashable and static: a refit with the same settings and shapes reuses the program
         params["argmin_kw"] = tuple(sorted((params["argmin_kw"] or {}).items()))
-        result, x_best, alpha_max, x_scalar = _learn(_Params(**params), model, F, X_val, y_val)
-        self.coef_ = solve(F, x_best, **_solve_kw(params["argmin_kw"])).y  # as the outer run's lower level solved it
-        self.x_, self.alpha_, self.alpha_max_ = x_best, jnp.exp(x_best), float(alpha_max)
+        result, alpha_max, x_scalar = _learn(_Params(**params), model, F, X_val, y_val)
+        # the lower-level solution the outer run computed at its best point, and Phi there
+        self.coef_, self.validation_loss_ = result.best_aux, float(result.best_value)
+        self.x_, self.alpha_, self.alpha_max_ = result.best_x, jnp.exp(result.best_x), float(alpha_max)
         self.alpha_scalar_ = None if x_scalar is None else float(jnp.exp(x_scalar[0]))
-        self.validation_loss_ = float(held_out_loss(model, X_val, y_val, self.coef_))
         self.result_, self.n_features_in_ = result, X.shape[1]
         return self
 
@@ -208,4 +208,4 @@ def _learn(prm, model, F, X_val, y_val):
         result = nba(fun, x0, step=prm.step, **kw)
     else:
         result = optax_solve(fun, x0, prm.outer, **kw)
-    return result, result.best_x, alpha_max, x_scalar
+    return result, alpha_max, x_scalar

@@ -33,7 +33,7 @@ def test_squared_loss_learns_from_the_grids_best_penalty():
     F = fbjax.LeastSquares(d.A_train, d.b_train, l2=l2)
     assert float(jnp.max(jnp.abs(fbjax.fb_residual(F, est.x_, est.coef_, 0.99 / F.lipschitz)))) <= 1e-10
     np.testing.assert_allclose(est.validation_loss_, val_mse(d, est.coef_), rtol=1e-12)
-    np.testing.assert_allclose(est.validation_loss_, est.result_.best_value, rtol=1e-8)
+    np.testing.assert_allclose(est.validation_loss_, est.result_.best_value, rtol=1e-12)  # coef_ is the outer run's own solution
     assert est.validation_loss_ < 0.1 * min(sk)  # on this degenerate design the weights pay off tenfold
     np.testing.assert_allclose(est.alpha_, np.exp(est.x_))
     assert est.x_.max() <= np.log(0.9 * d.alpha_max) + 1e-12  # the box's upper end

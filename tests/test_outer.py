@@ -143,6 +143,31 @@ def test_sparse_ho_gd_rule_step_by_step():
     np.testing.assert_allclose(xs[3], xs[2] - t_frozen * xs[2])
 
 
+# the oracle's state is the point and value it was called with, so best_aux must name best_x
+TAGGED = jax.value_and_grad(lambda x, aux: (quad(x), (x, quad(x))), has_aux=True)
+AUX0 = (jnp.zeros(4), jnp.zeros(()))
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        lambda: fbjax.nba(TAGGED, jnp.zeros(4), max_iter=12, step=1.5, aux0=AUX0),
+        # the last trial (rho = 0.085 < eta_accept) is rejected but the best point seen
+        lambda: fbjax.ntrba(TAGGED, jnp.zeros(4), max_iter=6, radius=2.0, aux0=AUX0),
+        lambda: fbjax.optax_solve(TAGGED, jnp.zeros(4), optax.sgd(0.6), max_iter=12, aux0=AUX0),
+        lambda: sparse_ho_gd(TAGGED, jnp.zeros(4), max_iter=6, aux0=AUX0),  # Phi goes up at k = 5
+    ],
+    ids=["nba", "ntrba", "optax", "sparse_ho_gd"],
+)
+def test_best_aux_is_the_state_at_best_x(run):
+    res = run()
+    assert not np.allclose(res.best_x, res.x)  # the run ends elsewhere: aux and best_aux differ
+    np.testing.assert_array_equal(res.best_aux[0], res.best_x)
+    np.testing.assert_array_equal(res.best_aux[1], res.best_value)
+    assert res.best_value <= res.values.min()  # trial points count too
+    assert fbjax.nba(FUN, jnp.zeros(4), max_iter=3).best_aux is None  # stateless oracle: no state
+
+
 def _bilevel(seed):
     F, x, A_val, b_val = random_problem(seed, n=25, p=12)
     L = upper("ls", A_val, b_val)
@@ -162,6 +187,7 @@ def test_warm_start_aux_does_not_change_the_run():
     b = fbjax.ntrba(warm, x0, max_iter=8, aux0=jnp.zeros_like(x0))
     np.testing.assert_allclose(a.values, b.values, rtol=1e-8)
     np.testing.assert_allclose(b.aux, fbjax.solve(F, b.x).y, atol=1e-8)
+    np.testing.assert_allclose(b.best_aux, fbjax.solve(F, b.best_x).y, atol=1e-8)
 
 
 @pytest.mark.parametrize("how", ["vmap", "map"])

@@ -20,7 +20,7 @@ def first_order_loop(fun, x0, update, state0, *, max_iter, tol, lower, upper, au
     inf = jnp.asarray(jnp.inf, v_shape.dtype)
 
     def body(carry, k):
-        x, v_last, gn_last, aux, best_x, best_v, done, n_iter, n_evals, state = carry
+        x, v_last, gn_last, aux, best_x, best_v, best_aux, done, n_iter, n_evals, state = carry
         run = ~done
 
         def evaluate(_):
@@ -37,15 +37,16 @@ def first_order_loop(fun, x0, update, state0, *, max_iter, tol, lower, upper, au
         state = jax.tree_util.tree_map(lambda a, b: jnp.where(take, a, b), new_state, state)
         better = run & (v < best_v)
         best_x, best_v = jnp.where(better, x, best_x), jnp.where(better, v, best_v)
+        best_aux = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), aux, best_aux)
         record = (v, gn, jnp.where(take, length, 0.0).astype(x.dtype), take, x)
-        carry = (x_next, v, gn, aux, best_x, best_v, done | stop, n_iter + take, n_evals + run, state)
+        carry = (x_next, v, gn, aux, best_x, best_v, best_aux, done | stop, n_iter + take, n_evals + run, state)
         return carry, record
 
-    init = (x0, inf, inf, aux0, x0, inf, jnp.asarray(False), jnp.asarray(0), jnp.asarray(0), state0)
+    init = (x0, inf, inf, aux0, x0, inf, aux0, jnp.asarray(False), jnp.asarray(0), jnp.asarray(0), state0)
     carry, (values, gns, lengths, taken, xs) = jax.lax.scan(body, init, jnp.arange(max_iter))
-    x, v, _, aux, best_x, best_v, _, n_iter, n_evals, _ = carry
+    x, v, _, aux, best_x, best_v, best_aux, _, n_iter, n_evals, _ = carry
     return OuterResult(
         x=x, value=v, best_x=best_x, best_value=best_v, values=values, grad_norms=gns, radii=lengths,
         accepted=taken, ratios=jnp.full(values.shape, jnp.nan, values.dtype), num_iter=n_iter,
-        num_evals=n_evals, aux=aux, xs=xs if record_x else None,
+        num_evals=n_evals, aux=aux, xs=xs if record_x else None, best_aux=best_aux,
     )  # fmt: skip

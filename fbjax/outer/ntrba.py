@@ -74,7 +74,7 @@ def ntrba(
     # Step 0 of the scan evaluates the oracle at x0 and the max_iter steps after it are Alg. 3's: one
     # call site, so the oracle (lower-level solver and adjoint) is compiled once, not twice.
     def body(carry, _):
-        x, v, h, aux, delta, best_x, best_v, done, n_iter, n_evals = carry
+        x, v, h, aux, delta, best_x, best_v, best_aux, done, n_iter, n_evals = carry
         first = n_evals == 0
         gn = jnp.linalg.norm(h)
         stationary = ~first & (gn < tol)
@@ -97,18 +97,20 @@ def ntrba(
         carry = (
             pick(trial, x), pick(vt, v), pick(ht, h), jax.tree_util.tree_map(pick, auxt, aux),
             jnp.where(active, new_delta, delta), jnp.where(better, trial, best_x), jnp.where(better, vt, best_v),
+            jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), auxt, best_aux),
             done | stationary | pinned | (active & hit_min), n_iter + active, n_evals + (tried | first),
         )  # fmt: skip
         return carry, record
 
     v_shape = jax.eval_shape(oracle, x0, aux0)[0]
     inf = jnp.asarray(jnp.inf, v_shape.dtype)
-    init = (x0, inf, jnp.zeros_like(x0), aux0, jnp.asarray(radius, dtype), x0, inf, jnp.asarray(False),
+    init = (x0, inf, jnp.zeros_like(x0), aux0, jnp.asarray(radius, dtype), x0, inf, aux0, jnp.asarray(False),
             jnp.asarray(0), jnp.asarray(0))  # fmt: skip
     carry, records = jax.lax.scan(body, init, None, length=max_iter + 1)
     values, gns, radii, accepted, ratios, xs = jax.tree_util.tree_map(lambda r: r[1:], records)
-    x, v, _, aux, _, best_x, best_v, _, n_iter, n_evals = carry
+    x, v, _, aux, _, best_x, best_v, best_aux, _, n_iter, n_evals = carry
     return OuterResult(
         x=x, value=v, best_x=best_x, best_value=best_v, values=values, grad_norms=gns, radii=radii.astype(dtype),
         accepted=accepted, ratios=ratios, num_iter=n_iter, num_evals=n_evals, aux=aux, xs=xs if record_x else None,
+        best_aux=best_aux,
     )  # fmt: skip
