@@ -23,6 +23,7 @@ from __future__ import annotations
 import collections
 import functools
 import math
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -31,13 +32,17 @@ import optax
 import scipy.sparse
 from jax.experimental import sparse
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
 from fbjax import _checks
 from fbjax.baselines.grid import best_scalar_penalty
 from fbjax.data.synthetic import MODELS, held_out_loss
-from fbjax.implicit import argmin
+from fbjax.implicit import NOT_CONVERGED, argmin
 from fbjax.outer import nba, ntrba, optax_solve
-from fbjax.solvers import solve
+from fbjax.solvers import pick_solver, solve
+from fbjax.solvers.cd import coordinate_descent
 
 LOSSES = {"squared": "least-squares", "logistic": "logistic"}
 
@@ -62,9 +67,15 @@ class WeightedL1(BaseEstimator):
         lower bound, the default); the upper end is ``log(0.9 alpha_max)``.
       validation_fraction, random_state: the held-out split ``fit`` makes when given no validation data.
       argmin_kw: a dict of further keywords of :func:`fbjax.argmin` (``tol``, ``solver``, ``max_support``, ...).
+        Without a ``solver`` the lower level uses coordinate descent for a dense ``X`` on CPU; where it
+        does not reach ``tol`` (an ill-conditioned ``X``, e.g. unstandardized features with large means)
+        ``fit`` warns (``ConvergenceWarning``) and fits again with FISTA. A solver you name is not replaced.
 
-    The parameters are checked in ``fit`` and work with scikit-learn's ``clone``, ``get_params`` and
-    ``set_params`` (e.g. inside ``GridSearchCV``, which calls ``fit(X, y)`` and ``score``).
+    ``X`` may be dense (NumPy or JAX), SciPy sparse or BCOO; a float32 ``X`` gives a float32 fit. Input
+    is checked as scikit-learn does (its ``check_estimator`` suite passes, tests/test_estimator.py). The
+    parameters are checked in ``fit`` and work with scikit-learn's ``clone``, ``get_params`` and
+    ``set_params`` (e.g. inside ``GridSearchCV``, which calls ``fit(X, y)`` and ``score``). ``predict``
+    and ``decision_function`` return NumPy arrays.
 
     Attributes after ``fit``: ``coef_`` (the lower-level solution at the best penalties), ``alpha_``
     (those penalties, ``exp(x_)``), ``x_``, ``alpha_max_``, ``alpha_scalar_`` (the grid's best scalar
@@ -80,6 +91,11 @@ class WeightedL1(BaseEstimator):
         self.loss, self.l2, self.outer, self.policy, self.max_iter = loss, l2, outer, policy, max_iter
         self.radius, self.step, self.start, self.grid, self.box_lower = radius, step, start, grid, box_lower
         self.validation_fraction, self.random_state, self.argmin_kw = validation_fraction, random_state, argmin_kw
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # SciPy sparse X (and BCOO) fit with FISTA on BCOO
+        return tags
 
     def _check_params(self):  # in fit, as scikit-learn does: set_params may change them
         if self.loss not in LOSSES:
@@ -101,74 +117,86 @@ class WeightedL1(BaseEstimator):
         """Learn the penalties on ``(X_val, y_val)`` (default: a held-out ``validation_fraction`` of
         ``(X, y)``) and fit the model on ``(X, y)`` with them."""
         self._check_params()
-        X, y = self._checked(X, y, "X", "y")
+        X, y = self._checked(X, y, reset=True)
         if (X_val is None) != (y_val is None):
             raise ValueError("pass both X_val and y_val, or neither (then fit holds out validation_fraction)")
         if X_val is None:
             perm = np.random.default_rng(self.random_state).permutation(X.shape[0])
             n_val = max(1, round(self.validation_fraction * X.shape[0]))
-            if n_val >= X.shape[0]:
-                raise ValueError(f"too few samples ({X.shape[0]}) to hold out a validation split")
-            X, y, X_val, y_val = _rows(X, perm[n_val:]), y[perm[n_val:]], _rows(X, perm[:n_val]), y[perm[:n_val]]
+            X, y, X_val, y_val = X[perm[n_val:]], y[perm[n_val:]], X[perm[:n_val]], y[perm[:n_val]]
         else:
-            X_val, y_val = self._checked(X_val, y_val, "X_val", "y_val", X.shape[1])
+            X_val, y_val = self._checked(X_val, y_val, reset=False, names=("X_val", "y_val"))
+        X, y, X_val, y_val = _as_jax(X), jnp.asarray(y), _as_jax(X_val), jnp.asarray(y_val)
         model = LOSSES[self.loss]
         F = MODELS[model](X, y, l2=1.0 / X.shape[0] if self.l2 is None else self.l2)
         params = self.get_params()  # hashable and static: a refit with the same settings and shapes reuses the program
         params["argmin_kw"] = tuple(sorted((params["argmin_kw"] or {}).items()))
-        result, alpha_max, x_scalar = _learn(_Params(**params), model, F, X_val, y_val)
+        try:
+            result, alpha_max, x_scalar = _learn(_Params(**params), model, F, X_val, y_val)
+        except RuntimeError as e:  # under jit, the lower level's non-convergence arrives as a JaxRuntimeError
+            auto_cd = "solver" not in dict(params["argmin_kw"]) and pick_solver(F, "auto") is coordinate_descent
+            if NOT_CONVERGED not in str(e) or not auto_cd:  # a solver the user named is theirs
+                raise
+            warnings.warn(
+                "WeightedL1.fit: coordinate descent did not reach the lower level's tolerance at some penalties; "
+                "refitting with argmin_kw={'solver': 'fista'}. An ill-conditioned X (e.g. features with large "
+                "means: there is no intercept) causes this; standardizing X avoids it.", ConvergenceWarning, stacklevel=2,
+            )  # fmt: skip
+            params["argmin_kw"] = tuple(sorted(dict(params["argmin_kw"], solver="fista").items()))
+            result, alpha_max, x_scalar = _learn(_Params(**params), model, F, X_val, y_val)
         # the lower-level solution the outer run computed at its best point, and Phi there
         self.coef_, self.validation_loss_ = result.best_aux, float(result.best_value)
         self.x_, self.alpha_, self.alpha_max_ = result.best_x, jnp.exp(result.best_x), float(alpha_max)
         self.alpha_scalar_ = None if x_scalar is None else float(jnp.exp(x_scalar[0]))
-        self.result_, self.n_features_in_ = result, X.shape[1]
+        self.result_ = result
         return self
 
-    def _checked(self, X, y, nx, ny, p=None):
-        X, y = _checks.as_float_array(nx, X), _checks.as_float_array(ny, y)
-        if X.ndim != 2:
-            raise ValueError(f"{nx} must be a 2-D array (n_samples, n_features), got shape {X.shape}")
-        if y.shape != (X.shape[0],):
-            raise ValueError(f"{ny} must have shape ({X.shape[0]},) to match {nx}, got {y.shape}")
-        if p is not None and X.shape[1] != p:
-            raise ValueError(f"{nx} has {X.shape[1]} features, expected {p}")
-        if self.loss == "logistic" and not bool(jnp.all((y == 1) | (y == -1))):
-            raise ValueError(f"{ny}: logistic labels must be in {{-1, +1}}")
-        return X, y
+    def _checked(self, X, y, *, reset, names=("X", "y")):
+        """``(X, y)`` as NumPy (X: dense, or SciPy CSR for a sparse or BCOO ``X``) after scikit-learn's checks
+        (2-D, finite, numeric, matching lengths); ``reset`` records ``n_features_in_`` and needs 2 rows,
+        else the feature count must match it."""
+        kw = dict(accept_sparse="csr", dtype=(np.float64, np.float32), y_numeric=True, ensure_min_samples=1 + reset)
+        X = _from_bcoo(X, names[0])
+        if reset:
+            X, y = validate_data(self, X, y, reset=True, **kw)
+        else:
+            X, y = check_X_y(X, y, **kw)
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(f"{names[0]} has {X.shape[1]} features, but WeightedL1 is expecting "
+                                 f"{self.n_features_in_} features as input")
+        if self.loss == "logistic" and not np.all((y == 1) | (y == -1)):
+            raise ValueError(f"{names[1]}: logistic labels must be in {{-1, +1}}")
+        return X, y.astype(X.dtype, copy=False)  # a float32 X keeps the fit in float32
 
-    def _check_fitted(self, X):
-        if not hasattr(self, "coef_"):
-            raise RuntimeError("this WeightedL1 is not fitted yet; call fit(X, y) first")
-        X = _checks.as_float_array("X", X)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X must have shape (n_samples, {self.n_features_in_}), got {X.shape}")
-        return X
-
-    def decision_function(self, X):
-        """``X @ coef_``."""
-        return self._check_fitted(X) @ self.coef_
+    def decision_function(self, X) -> np.ndarray:
+        """``X @ coef_`` (``X`` dense, SciPy sparse or BCOO)."""
+        check_is_fitted(self, "coef_")
+        X = validate_data(self, _from_bcoo(X, "X"), reset=False, accept_sparse="csr", dtype=(np.float64, np.float32))
+        return np.asarray(X @ np.asarray(self.coef_))
 
     def predict(self, X):
         """``X @ coef_`` (squared loss) or the labels ``sign(X @ coef_)`` in ``{-1, +1}`` (logistic)."""
         t = self.decision_function(X)
-        return t if self.loss == "squared" else jnp.where(t > 0, 1.0, -1.0).astype(t.dtype)
+        return t if self.loss == "squared" else np.where(t > 0, 1.0, -1.0).astype(t.dtype)
 
     def score(self, X, y) -> float:
         """scikit-learn's convention: the coefficient of determination R^2 (squared loss) or the accuracy
         (logistic)."""
-        y = jnp.asarray(y)
-        pred = self.predict(X)
-        if self.loss == "logistic":
-            return float(np.mean(np.asarray(pred) == np.asarray(y)))
-        return float(1 - jnp.sum((y - pred) ** 2) / jnp.sum((y - jnp.mean(y)) ** 2))
+        return float((r2_score if self.loss == "squared" else accuracy_score)(np.asarray(y), self.predict(X)))
 
 
-def _rows(X, idx):
-    """Rows ``idx`` of a dense or BCOO matrix (BCOO: through SciPy, which indexes sparse rows)."""
+def _from_bcoo(X, name):
+    """A BCOO matrix as SciPy CSR (scikit-learn's checks know SciPy, not BCOO); anything else as it is."""
     if not _checks.is_sparse(X):
-        return X[idx]
-    coo = scipy.sparse.coo_matrix((np.asarray(X.data), np.asarray(X.indices).T), shape=X.shape)
-    return sparse.BCOO.from_scipy_sparse(coo.tocsr()[idx])
+        return X
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got a BCOO of shape {X.shape}")
+    return scipy.sparse.coo_matrix((np.asarray(X.data), np.asarray(X.indices).T), shape=X.shape).tocsr()
+
+
+def _as_jax(X):
+    """A NumPy array as a JAX array, a SciPy sparse matrix as BCOO."""
+    return sparse.BCOO.from_scipy_sparse(X) if scipy.sparse.issparse(X) else jnp.asarray(X)
 
 
 _Params = collections.namedtuple("_Params", WeightedL1._get_param_names())

@@ -1,11 +1,16 @@
 """fbjax.WeightedL1: the scikit-learn-style estimator over argmin, the grid start and the outer solvers."""
 
+import warnings
+
 import jax.numpy as jnp
 from jax.experimental import sparse
 import numpy as np
 import pytest
+import scipy.sparse
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import ElasticNet
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import fbjax
 from fbjax.baselines.grid import log_grid
@@ -69,24 +74,71 @@ def test_bad_input_and_unfitted_use():
             fbjax.WeightedL1(**kw).fit(X, y)
     est = fbjax.WeightedL1()
     assert clone(est.set_params(max_iter=7, argmin_kw={"tol": 1e-9})).get_params()["argmin_kw"] == {"tol": 1e-9}
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         est.predict(np.ones((2, 3)))
-    with pytest.raises(ValueError, match=r"y must have shape \(4,\)"):
+    with pytest.raises(ValueError, match=r"inconsistent numbers of samples: \[4, 5\]"):
         est.fit(np.ones((4, 3)), np.ones(5))
-    with pytest.raises(ValueError, match="X_val has 2 features, expected 3"):
+    with pytest.raises(ValueError, match="X_val has 2 features, but WeightedL1 is expecting 3"):
         est.fit(np.ones((4, 3)), np.ones(4), np.ones((2, 2)), np.ones(2))
+    for X_bad, msg in [(np.full((4, 3), np.nan), "Input X contains NaN"), (np.ones((4, 3)) * 1j, "Complex data"),
+                       (np.ones((1, 3)), "1 sample"), (np.ones(4), "Reshape your data")]:  # fmt: skip
+        with pytest.raises(ValueError, match=msg):
+            est.fit(X_bad, np.ones(len(X_bad)))
     with pytest.raises(ValueError, match="pass both X_val and y_val"):
         est.fit(np.ones((4, 3)), np.ones(4), np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"labels must be in \{-1, \+1\}"):
         fbjax.WeightedL1("logistic").fit(np.ones((4, 3)), jnp.array([0.0, 1, 1, 0]))
 
 
-def test_sparse_design_gives_the_dense_fit():
-    """A BCOO ``X`` (FISTA below, the held-out rows taken through SciPy) fits the model of the dense ``X``."""
+@pytest.mark.parametrize("kind", ["bcoo", "scipy"])
+def test_sparse_design_gives_the_dense_fit(kind):
+    """A BCOO or SciPy CSR ``X`` (FISTA on BCOO below) fits the model of the dense ``X``."""
     d = calibrated_degenerate(1, 60, 75, 0.95)
+    as_sparse = sparse.BCOO.fromdense if kind == "bcoo" else scipy.sparse.csr_matrix
     kw = dict(max_iter=5, start=0.1, argmin_kw={"tol": 1e-12})  # no grid: a shorter program
     dense = fbjax.WeightedL1(**kw).fit(d.A_train, d.b_train)
-    sp = fbjax.WeightedL1(**kw).fit(sparse.BCOO.fromdense(d.A_train), d.b_train)
+    sp = fbjax.WeightedL1(**kw).fit(as_sparse(d.A_train), d.b_train)
     np.testing.assert_allclose(sp.validation_loss_, dense.validation_loss_, rtol=1e-8)
     np.testing.assert_allclose(sp.coef_, dense.coef_, atol=1e-8)
-    np.testing.assert_allclose(sp.predict(sparse.BCOO.fromdense(d.A_test)), dense.predict(d.A_test), atol=1e-7)
+    np.testing.assert_allclose(sp.predict(as_sparse(d.A_test)), dense.predict(d.A_test), atol=1e-7)
+
+
+def test_float32_design_fits_in_float32():
+    """float64 enabled, a float32 X (and float64 y): the whole fit runs in float32, to float32's tolerance."""
+    d = calibrated_degenerate(1, 60, 75, 0.95)
+    X = d.A_train.astype(np.float32)
+    est = fbjax.WeightedL1(max_iter=5, grid=10).fit(X, d.b_train)
+    assert est.coef_.dtype == np.float32 and est.x_.dtype == np.float32
+    n = X.shape[0]
+    train = np.random.default_rng(0).permutation(n)[round(n / 4) :]
+    F = fbjax.LeastSquares(jnp.asarray(X[train]), jnp.asarray(d.b_train[train], jnp.float32), l2=1 / len(train))
+    assert float(jnp.max(jnp.abs(fbjax.fb_residual(F, est.x_, est.coef_, 0.99 / F.lipschitz)))) <= 1e-4
+    assert est.score(d.A_test, d.b_test) > 0.5
+
+
+def test_coordinate_descent_that_stalls_is_replaced_by_fista_with_a_warning():
+    """Two features of mean 100 and no intercept (scikit-learn's check_fit_check_is_fitted data): cond 2e4,
+    where coordinate descent stalls above tol = 1e-10 at small penalties and FISTA does not."""
+    rng = np.random.RandomState(42)
+    X, y = rng.normal(loc=100, size=(100, 2)), rng.normal(size=100)
+    F = fbjax.LeastSquares(jnp.asarray(X[:75]), jnp.asarray(y[:75]), l2=1 / 75)
+    x = jnp.full(2, jnp.log(1e-3 * jnp.max(jnp.abs(F.grad(jnp.zeros(2))))))
+    assert not bool(fbjax.solve(F, x, solver="cd").converged) and bool(fbjax.solve(F, x, solver="fista").converged)
+    with pytest.warns(ConvergenceWarning, match="refitting with argmin_kw=\\{'solver': 'fista'\\}"):
+        est = fbjax.WeightedL1(max_iter=5, grid=10).fit(X, y)
+    train = np.random.default_rng(0).permutation(100)[25:]  # the rows fit keeps (random_state=0)
+    F_fit = fbjax.LeastSquares(jnp.asarray(X[train]), jnp.asarray(y[train]), l2=1 / 75)
+    assert float(jnp.max(jnp.abs(fbjax.fb_residual(F_fit, est.x_, est.coef_, 0.99 / F_fit.lipschitz)))) <= 1e-10
+    with warnings.catch_warnings(), pytest.raises(RuntimeError, match="did not reach"):
+        warnings.simplefilter("error", ConvergenceWarning)  # a solver the user named is not replaced
+        fbjax.WeightedL1(max_iter=5, grid=10, argmin_kw={"solver": "cd", "tol": 1e-18}).fit(X, y)
+
+
+@parametrize_with_checks([fbjax.WeightedL1(max_iter=3, grid=5)])
+def test_scikit_learn_estimator_checks(estimator, check):
+    """scikit-learn's own API checks (input validation, NotFittedError, clone, pickling, n_features_in_, sparse
+    input, ...). Its check_fit_check_is_fitted data (two features of mean 100) is where coordinate descent
+    stalls and the FISTA refit takes over."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)

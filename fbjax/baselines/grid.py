@@ -9,8 +9,10 @@ from fbjax.outer._common import batch_map
 
 
 def log_grid(alpha_max, num: int = 100, lo: float = 1e-3, hi: float = 0.9):
-    """``num`` log-spaced penalties in ``[lo, hi] * alpha_max``, largest first (the paper's code)."""
-    return jnp.asarray(alpha_max) * jnp.geomspace(hi, lo, num)
+    """``num`` log-spaced penalties in ``[lo, hi] * alpha_max``, largest first (the paper's code), in
+    ``alpha_max``'s dtype (a float32 problem keeps a float32 grid when float64 is enabled)."""
+    alpha_max = jnp.asarray(alpha_max)
+    return alpha_max * jnp.geomspace(hi, lo, num, dtype=alpha_max.dtype)
 
 
 def scalar_penalties(alphas, p: int):
