@@ -23,7 +23,6 @@ from __future__ import annotations
 import collections
 import functools
 import math
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -32,17 +31,15 @@ import optax
 import scipy.sparse
 from jax.experimental import sparse
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
 from fbjax import _checks
 from fbjax.baselines.grid import best_scalar_penalty
 from fbjax.data.synthetic import MODELS, held_out_loss
-from fbjax.implicit import NOT_CONVERGED, argmin
+from fbjax.implicit import argmin
 from fbjax.outer import nba, ntrba, optax_solve
-from fbjax.solvers import pick_solver, solve
-from fbjax.solvers.cd import coordinate_descent
+from fbjax.solvers import solve
 
 LOSSES = {"squared": "least-squares", "logistic": "logistic"}
 
@@ -67,9 +64,6 @@ class WeightedL1(BaseEstimator):
         lower bound, the default); the upper end is ``log(0.9 alpha_max)``.
       validation_fraction, random_state: the held-out split ``fit`` makes when given no validation data.
       argmin_kw: a dict of further keywords of :func:`fbjax.argmin` (``tol``, ``solver``, ``max_support``, ...).
-        Without a ``solver`` the lower level uses coordinate descent for a dense ``X`` on CPU; where it
-        does not reach ``tol`` (an ill-conditioned ``X``, e.g. unstandardized features with large means)
-        ``fit`` warns (``ConvergenceWarning``) and fits again with FISTA. A solver you name is not replaced.
 
     ``X`` may be dense (NumPy or JAX), SciPy sparse or BCOO; a float32 ``X`` gives a float32 fit. Input
     is checked as scikit-learn does (its ``check_estimator`` suite passes, tests/test_estimator.py). The
@@ -131,19 +125,7 @@ class WeightedL1(BaseEstimator):
         F = MODELS[model](X, y, l2=1.0 / X.shape[0] if self.l2 is None else self.l2)
         params = self.get_params()  # hashable and static: a refit with the same settings and shapes reuses the program
         params["argmin_kw"] = tuple(sorted((params["argmin_kw"] or {}).items()))
-        try:
-            result, alpha_max, x_scalar = _learn(_Params(**params), model, F, X_val, y_val)
-        except RuntimeError as e:  # under jit, the lower level's non-convergence arrives as a JaxRuntimeError
-            auto_cd = "solver" not in dict(params["argmin_kw"]) and pick_solver(F, "auto") is coordinate_descent
-            if NOT_CONVERGED not in str(e) or not auto_cd:  # a solver the user named is theirs
-                raise
-            warnings.warn(
-                "WeightedL1.fit: coordinate descent did not reach the lower level's tolerance at some penalties; "
-                "refitting with argmin_kw={'solver': 'fista'}. An ill-conditioned X (e.g. features with large "
-                "means: there is no intercept) causes this; standardizing X avoids it.", ConvergenceWarning, stacklevel=2,
-            )  # fmt: skip
-            params["argmin_kw"] = tuple(sorted(dict(params["argmin_kw"], solver="fista").items()))
-            result, alpha_max, x_scalar = _learn(_Params(**params), model, F, X_val, y_val)
+        result, alpha_max, x_scalar = _learn(_Params(**params), model, F, X_val, y_val)
         # the lower-level solution the outer run computed at its best point, and Phi there
         self.coef_, self.validation_loss_ = result.best_aux, float(result.best_value)
         self.x_, self.alpha_, self.alpha_max_ = result.best_x, jnp.exp(result.best_x), float(alpha_max)

@@ -36,7 +36,7 @@ from fbjax.fb import BIACTIVE_RTOL, forward_map, partition
 from fbjax.solvers import check_gamma, default_gamma, pick_solver, validate
 from fbjax._checks import budget
 
-NOT_CONVERGED = (
+_NOT_CONVERGED = (
     "fbjax.argmin: the lower-level solver did not reach ||R_gamma(x, y)||_inf <= tol within max_iter "
     "iterations; raise max_iter, loosen tol, or call fbjax.solve to inspect the residual"
 )
@@ -87,7 +87,7 @@ def _run(cfg: _Config, F_static, F_dyn, x, y0, steps):
     F = eqx.combine(F_dyn, F_static)
     kwargs = {} if cfg.max_iter is None else {"max_iter": cfg.max_iter}
     sol = pick_solver(F, cfg.solver)(F, _w.weights(cfg.psi, x), y0, steps[0], cfg.tol, **kwargs)
-    y = eqx.error_if(sol.y, ~sol.converged, NOT_CONVERGED) if cfg.throw else sol.y
+    y = eqx.error_if(sol.y, ~sol.converged, _NOT_CONVERGED) if cfg.throw else sol.y
     return y, sol.grad
 
 

@@ -26,6 +26,25 @@ def test_fista_and_cd_agree_to_tolerance(loss):
         np.testing.assert_allclose(sol.grad, F.grad(sol.y), rtol=1e-12, atol=1e-14)
 
 
+def test_auto_finishes_a_stalled_coordinate_descent_with_fista():
+    """Two features of mean 100, no intercept (cond 2e4): CD alone stalls above tol at a small penalty,
+    "auto" (CD on CPU) goes on with FISTA from CD's point; where CD converges, "auto" is CD."""
+    rng = np.random.RandomState(42)
+    X, y = rng.normal(loc=100, size=(100, 2))[:75], rng.normal(size=100)[:75]
+    F = fbjax.LeastSquares(jnp.asarray(X), jnp.asarray(y), l2=1 / 75)
+    alpha_max = jnp.max(jnp.abs(F.grad(jnp.zeros(2))))
+    x = jnp.full(2, jnp.log(1e-3 * alpha_max))
+    cd, fista, auto = (fbjax.solve(F, x, solver=s) for s in ("cd", "fista", "auto"))
+    assert not bool(cd.converged) and int(cd.num_iter) == 5000 and bool(fista.converged)
+    assert bool(auto.converged) and float(auto.residual) <= 1e-10 and int(auto.num_iter) > 5000
+    np.testing.assert_allclose(auto.y, fista.y, rtol=1e-8)
+    np.testing.assert_allclose(auto.grad, F.grad(auto.y), rtol=1e-12)
+    x = jnp.full(2, jnp.log(0.5 * alpha_max))  # CD converges: no FISTA iteration
+    cd, auto = fbjax.solve(F, x, solver="cd"), fbjax.solve(F, x, solver="auto")
+    assert bool(cd.converged) and int(auto.num_iter) == int(cd.num_iter)
+    np.testing.assert_array_equal(auto.y, cd.y)
+
+
 @pytest.mark.parametrize("solver", ["fista", "cd"])
 def test_warm_start_saves_iterations(solver):
     F, x, _, _ = random_problem(1, n=40, p=60)
