@@ -72,6 +72,11 @@ def as_oracle(fun: Oracle, stateful: bool):
     return call
 
 
+def tree_where(pred, on_true, on_false):
+    """``jnp.where(pred, ., .)`` leaf by leaf over two pytrees of one structure (e.g. oracle states)."""
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+
+
 NON_FINITE = "the oracle returned a non-finite value or subgradient"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from fbjax.outer._common import OuterResult, checked, setup
+from fbjax.outer._common import OuterResult, checked, setup, tree_where
 
 
 def first_order_loop(fun, x0, update, state0, *, max_iter, tol, lower, upper, aux0, record_x, name) -> OuterResult:
@@ -34,10 +34,9 @@ def first_order_loop(fun, x0, update, state0, *, max_iter, tol, lower, upper, au
         take = run & ~stop
         d, length, new_state = update(x, v, h, k, state)
         x_next = jnp.where(take, project(x + d), x)
-        state = jax.tree_util.tree_map(lambda a, b: jnp.where(take, a, b), new_state, state)
+        state = tree_where(take, new_state, state)
         better = run & (v < best_v)
-        best_x, best_v = jnp.where(better, x, best_x), jnp.where(better, v, best_v)
-        best_aux = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), aux, best_aux)
+        best_x, best_v, best_aux = tree_where(better, (x, v, aux), (best_x, best_v, best_aux))
         record = (v, gn, jnp.where(take, length, 0.0).astype(x.dtype), take, x)
         carry = (x_next, v, gn, aux, best_x, best_v, best_aux, done | stop, n_iter + take, n_evals + run, state)
         return carry, record

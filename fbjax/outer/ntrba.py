@@ -8,7 +8,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from fbjax.outer._common import NON_FINITE, OuterResult, check_positive, setup
+from fbjax.outer._common import NON_FINITE, OuterResult, check_positive, setup, tree_where
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,11 +93,9 @@ def ntrba(
         accept = accept | first
         better = ((tried & finite) | first) & (vt < best_v)
         record = (v, gn, delta, accept, ratio, x)
-        pick = lambda a, b: jnp.where(accept, a, b)  # noqa: E731
         carry = (
-            pick(trial, x), pick(vt, v), pick(ht, h), jax.tree_util.tree_map(pick, auxt, aux),
-            jnp.where(active, new_delta, delta), jnp.where(better, trial, best_x), jnp.where(better, vt, best_v),
-            jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), auxt, best_aux),
+            *tree_where(accept, (trial, vt, ht, auxt), (x, v, h, aux)), jnp.where(active, new_delta, delta),
+            *tree_where(better, (trial, vt, auxt), (best_x, best_v, best_aux)),
             done | stationary | pinned | (active & hit_min), n_iter + active, n_evals + (tried | first),
         )  # fmt: skip
         return carry, record

@@ -45,7 +45,8 @@ def cd_then_fista(F: LinearModelLoss, w, y0, gamma, tol, **kwargs) -> Solution:
     On an ill-conditioned design (e.g. unstandardized features with large means, cond 2e4 for two
     features) a CD sweep moves ``y`` by about ``R / cond`` and the Anderson extrapolation cannot beat
     rounding, so CD can use all ``max_iter`` sweeps above ``tol`` where FISTA converges; ``num_iter``
-    adds both solvers' counts. The FISTA branch costs nothing where CD converges.
+    adds both solvers' counts. Where CD converges the FISTA branch does not run (under ``vmap``, where
+    ``lax.cond`` runs both branches, it costs one gradient: FISTA's initial residual check).
     """
     sol = coordinate_descent(F, w, y0, gamma, tol, **kwargs)
 
