@@ -19,6 +19,18 @@ def val_mse(d, w):
     return float(np.mean((d.A_val @ np.asarray(w) - d.b_val) ** 2))
 
 
+def split(n, fraction=0.25, random_state=0):
+    """``(training rows, validation rows)`` of the split ``fit`` documents when it holds one out itself."""
+    perm = np.random.default_rng(random_state).permutation(n)
+    n_val = max(1, round(fraction * n))
+    return perm[n_val:], perm[:n_val]
+
+
+def fb_residual_of(est, F):
+    """``||R_gamma(x_, coef_)||_inf`` of the fitted model for the lower level ``F``."""
+    return float(jnp.max(jnp.abs(fbjax.fb_residual(F, est.x_, est.coef_, 0.99 / F.lipschitz))))
+
+
 def test_squared_loss_learns_from_the_grids_best_penalty():
     d = calibrated_degenerate(0, 100, 150, 0.95)
     est = fbjax.WeightedL1(max_iter=30).fit(d.A_train, d.b_train, d.A_val, d.b_val)
@@ -33,8 +45,7 @@ def test_squared_loss_learns_from_the_grids_best_penalty():
     assert est.alpha_scalar_ == pytest.approx(float(log_grid(d.alpha_max)[int(np.argmin(sk))]), rel=1e-12)
     np.testing.assert_allclose(est.result_.values[0], min(sk), rtol=1e-6)
     # the reported model: the lower-level solution at the best visited penalties, below the grid's best
-    F = fbjax.LeastSquares(d.A_train, d.b_train, l2=l2)
-    assert float(jnp.max(jnp.abs(fbjax.fb_residual(F, est.x_, est.coef_, 0.99 / F.lipschitz)))) <= 1e-10
+    assert fb_residual_of(est, fbjax.LeastSquares(d.A_train, d.b_train, l2=l2)) <= 1e-10
     np.testing.assert_allclose(est.validation_loss_, val_mse(d, est.coef_), rtol=1e-12)
     np.testing.assert_allclose(est.validation_loss_, est.result_.best_value, rtol=1e-12)  # coef_ is the outer run's own solution
     assert est.validation_loss_ < 0.1 * min(sk)  # on this degenerate design the weights pay off tenfold
@@ -50,9 +61,7 @@ def test_logistic_holds_out_a_split_and_predicts_labels():
     d = aip_classification(0, 80, 40, 8)
     X, y = np.vstack([d.A_train, d.A_val]), np.concatenate([d.b_train, d.b_val])
     est = fbjax.WeightedL1("logistic", outer="nba", max_iter=15, validation_fraction=0.3, random_state=3).fit(X, y)
-    perm = np.random.default_rng(3).permutation(X.shape[0])  # the documented split
-    n_val = round(0.3 * X.shape[0])
-    tr, va = perm[n_val:], perm[:n_val]
+    tr, va = split(X.shape[0], 0.3, random_state=3)
     assert est.alpha_max_ == pytest.approx(np.max(np.abs(X[tr].T @ y[tr])) / (2 * len(tr)), rel=1e-12)
     log_loss = float(np.mean(np.logaddexp(0, -y[va] * (X[va] @ np.asarray(est.coef_)))))
     np.testing.assert_allclose(est.validation_loss_, log_loss, rtol=1e-12)
@@ -107,10 +116,9 @@ def test_float32_design_fits_in_float32():
     X = d.A_train.astype(np.float32)
     est = fbjax.WeightedL1(max_iter=5, grid=10).fit(X, d.b_train)
     assert est.coef_.dtype == np.float32 and est.x_.dtype == np.float32
-    n = X.shape[0]
-    train = np.random.default_rng(0).permutation(n)[round(n / 4) :]
+    train = split(X.shape[0])[0]
     F = fbjax.LeastSquares(jnp.asarray(X[train]), jnp.asarray(d.b_train[train], jnp.float32), l2=1 / len(train))
-    assert float(jnp.max(jnp.abs(fbjax.fb_residual(F, est.x_, est.coef_, 0.99 / F.lipschitz)))) <= 1e-4
+    assert fb_residual_of(est, F) <= 1e-4
     assert est.score(d.A_test, d.b_test) > 0.5
 
 
@@ -121,9 +129,8 @@ def test_ill_conditioned_design_fits():
     rng = np.random.RandomState(42)
     X, y = rng.normal(loc=100, size=(100, 2)), rng.normal(size=100)
     est = fbjax.WeightedL1(max_iter=5, grid=10).fit(X, y)
-    train = np.random.default_rng(0).permutation(100)[25:]  # the rows fit keeps (random_state=0)
-    F = fbjax.LeastSquares(jnp.asarray(X[train]), jnp.asarray(y[train]), l2=1 / 75)
-    assert float(jnp.max(jnp.abs(fbjax.fb_residual(F, est.x_, est.coef_, 0.99 / F.lipschitz)))) <= 1e-10
+    train = split(100)[0]
+    assert fb_residual_of(est, fbjax.LeastSquares(jnp.asarray(X[train]), jnp.asarray(y[train]), l2=1 / 75)) <= 1e-10
     with pytest.raises(RuntimeError, match="did not reach"):  # coordinate descent alone, as the user named it
         fbjax.WeightedL1(max_iter=5, grid=10, argmin_kw={"solver": "cd"}).fit(X, y)
 
