@@ -30,8 +30,12 @@ import numpy as np
 import optax
 import scipy.sparse
 from jax.experimental import sparse
+from scipy.special import expit
 from sklearn.base import BaseEstimator
 from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils import ClassifierTags, RegressorTags
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
 from fbjax import _checks
@@ -49,8 +53,9 @@ class WeightedL1(BaseEstimator):
     optimisation on a held-out split.
 
     Args:
-      loss: ``"squared"`` (weighted elastic net, ``||X w - y||^2 / (2 n)``) or ``"logistic"`` (labels in
-        ``{-1, +1}``).
+      loss: ``"squared"`` (weighted elastic net, ``||X w - y||^2 / (2 n)``: a regressor) or ``"logistic"``
+        (sparse logistic regression: a binary classifier; any two labels, ``classes_[1]`` the positive
+        one, coded ``+1`` inside the loss ``log(1 + exp(-y x^T w))``).
       l2: ridge ``l2/2 ||w||^2`` of the lower level (default ``1 / n``, the paper's).
       outer: ``"ntrba"`` (Alg. 3, default), ``"nba"`` (Alg. 2) or an ``optax.GradientTransformation``.
       policy: ``"sc"`` (sign-consistent, Def. 2) or ``"null"`` (Sparse-HO's hypergradient).
@@ -69,12 +74,16 @@ class WeightedL1(BaseEstimator):
     is checked as scikit-learn does (its ``check_estimator`` suite passes, tests/test_estimator.py). The
     parameters are checked in ``fit`` and work with scikit-learn's ``clone``, ``get_params`` and
     ``set_params`` (e.g. inside ``GridSearchCV``, which calls ``fit(X, y)`` and ``score``). ``predict``
-    and ``decision_function`` return NumPy arrays.
+    and ``decision_function`` return NumPy arrays. With ``loss="logistic"`` it is a scikit-learn classifier
+    (``is_classifier``; ``predict`` returns labels of ``classes_``, ``predict_proba``, ``decision_function``,
+    ``score`` the accuracy), else a regressor (``score`` the R^2). Neither fits an intercept: center ``y``
+    and the columns of ``X`` first where one is needed.
 
     Attributes after ``fit``: ``coef_`` (the lower-level solution at the best penalties), ``alpha_``
     (those penalties, ``exp(x_)``), ``x_``, ``alpha_max_``, ``alpha_scalar_`` (the grid's best scalar
     penalty, None without a grid), ``validation_loss_`` (at ``coef_``), ``result_`` (the
-    :class:`fbjax.OuterResult` trajectory), ``n_features_in_``.
+    :class:`fbjax.OuterResult` trajectory), ``n_iter_`` (outer iterations run), ``n_features_in_``, and
+    ``classes_`` (logistic).
     """
 
     def __init__(
@@ -89,6 +98,11 @@ class WeightedL1(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True  # SciPy sparse X (and BCOO) fit with FISTA on BCOO
+        tags.target_tags.required = True
+        if self.loss == "logistic":
+            tags.estimator_type, tags.classifier_tags = "classifier", ClassifierTags(multi_class=False)
+        else:
+            tags.estimator_type, tags.regressor_tags = "regressor", RegressorTags()
         return tags
 
     def _check_params(self):  # in fit, as scikit-learn does: set_params may change them
@@ -130,14 +144,15 @@ class WeightedL1(BaseEstimator):
         self.coef_, self.validation_loss_ = result.best_aux, float(result.best_value)
         self.x_, self.alpha_, self.alpha_max_ = result.best_x, jnp.exp(result.best_x), float(alpha_max)
         self.alpha_scalar_ = None if x_scalar is None else float(jnp.exp(x_scalar[0]))
-        self.result_ = result
+        self.result_, self.n_iter_ = result, int(result.num_iter)
         return self
 
     def _checked(self, X, y, *, reset, names=("X", "y")):
         """``(X, y)`` as NumPy (X: dense, or SciPy CSR for a sparse or BCOO ``X``) after scikit-learn's checks
         (2-D, finite, numeric, matching lengths); ``reset`` records ``n_features_in_`` and needs 2 rows,
-        else the feature count must match it."""
-        kw = dict(accept_sparse="csr", dtype=(np.float64, np.float32), y_numeric=True, ensure_min_samples=1 + reset)
+        else the feature count must match it. Logistic labels come back as ``-1`` / ``+1`` (``classes_[1]``)."""
+        kw = dict(accept_sparse="csr", dtype=(np.float64, np.float32), y_numeric=self.loss == "squared",
+                  ensure_min_samples=1 + reset)  # fmt: skip
         X = _from_bcoo(X, names[0])
         if reset:
             X, y = validate_data(self, X, y, reset=True, **kw)
@@ -146,20 +161,54 @@ class WeightedL1(BaseEstimator):
             if X.shape[1] != self.n_features_in_:
                 raise ValueError(f"{names[0]} has {X.shape[1]} features, but WeightedL1 is expecting "
                                  f"{self.n_features_in_} features as input")
-        if self.loss == "logistic" and not np.all((y == 1) | (y == -1)):
-            raise ValueError(f"{names[1]}: logistic labels must be in {{-1, +1}}")
+        if self.loss == "logistic":
+            y = self._signs(y, reset, names[1])
         return X, y.astype(X.dtype, copy=False)  # a float32 X keeps the fit in float32
 
-    def decision_function(self, X) -> np.ndarray:
+    def _signs(self, y, reset, name):
+        """Binary labels as ``+1`` (``classes_[1]``) and ``-1``; ``reset`` records ``classes_``."""
+        check_classification_targets(y)
+        if reset:
+            kind = type_of_target(y, input_name=name)
+            if kind != "binary":
+                raise ValueError(f"Only binary classification is supported (WeightedL1 with loss='logistic'); "
+                                 f"the type of the target {name} is {kind}")
+            self.classes_ = np.unique(y)
+            if len(self.classes_) < 2:
+                raise ValueError(f"{name} holds one class only ({self.classes_[0]!r}); the classifier needs two")
+        unseen = np.setdiff1d(y, self.classes_)
+        if unseen.size:
+            raise ValueError(f"{name} has labels {unseen.tolist()} that y has not; classes_ = {self.classes_.tolist()}")
+        return np.where(y == self.classes_[1], 1.0, -1.0)
+
+    def _linear(self, X) -> np.ndarray:
         """``X @ coef_`` (``X`` dense, SciPy sparse or BCOO)."""
         check_is_fitted(self, "coef_")
         X = validate_data(self, _from_bcoo(X, "X"), reset=False, accept_sparse="csr", dtype=(np.float64, np.float32))
         return np.asarray(X @ np.asarray(self.coef_))
 
+    @available_if(lambda self: self.loss == "logistic")
+    def decision_function(self, X) -> np.ndarray:
+        """``X @ coef_``, the log-odds of ``classes_[1]`` (logistic loss only)."""
+        return self._linear(X)
+
+    @available_if(lambda self: self.loss == "logistic")
+    def predict_proba(self, X) -> np.ndarray:
+        """``[1 - s, s]`` with ``s = 1 / (1 + exp(-X @ coef_))`` the probability of ``classes_[1]``."""
+        s = expit(self._linear(X))
+        return np.column_stack([1 - s, s])
+
+    @available_if(lambda self: self.loss == "logistic")
+    def predict_log_proba(self, X) -> np.ndarray:
+        """``log predict_proba(X)``, computed as ``-log(1 + exp(-+t))`` without overflow."""
+        t = self._linear(X)
+        return np.column_stack([-np.logaddexp(0, t), -np.logaddexp(0, -t)])
+
     def predict(self, X):
-        """``X @ coef_`` (squared loss) or the labels ``sign(X @ coef_)`` in ``{-1, +1}`` (logistic)."""
-        t = self.decision_function(X)
-        return t if self.loss == "squared" else np.where(t > 0, 1.0, -1.0).astype(t.dtype)
+        """``X @ coef_`` (squared loss) or the labels ``classes_[1]`` where ``X @ coef_ > 0``, else
+        ``classes_[0]`` (logistic)."""
+        t = self._linear(X)
+        return t if self.loss == "squared" else self.classes_[(t > 0).astype(int)]
 
     def score(self, X, y) -> float:
         """scikit-learn's convention: the coefficient of determination R^2 (squared loss) or the accuracy

@@ -5,7 +5,7 @@ from jax.experimental import sparse
 import numpy as np
 import pytest
 import scipy.sparse
-from sklearn.base import clone
+from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import ElasticNet
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -71,6 +71,31 @@ def test_logistic_holds_out_a_split_and_predicts_labels():
     assert est.score(d.A_test, d.b_test) == float(np.mean(labels == d.b_test))
 
 
+def test_logistic_is_a_classifier_of_any_two_labels():
+    """Labels {0, 1} or strings fit the model of the labels {-1, +1} (``classes_[1]`` coded +1); ``predict``
+    returns the user's labels, ``predict_proba`` the logistic model's probabilities; the squared loss is a
+    regressor without them."""
+    d = aip_classification(0, 60, 20, 5)
+    kw = dict(max_iter=5, grid=10)
+    ref = fbjax.WeightedL1("logistic", **kw).fit(d.A_train, d.b_train, d.A_val, d.b_val)
+    for code in ({-1.0: 0, 1.0: 1}, {-1.0: "no", 1.0: "yes"}):
+        to = np.vectorize(code.get)
+        est = fbjax.WeightedL1("logistic", **kw).fit(d.A_train, to(d.b_train), d.A_val, to(d.b_val))
+        np.testing.assert_array_equal(est.classes_, [code[-1.0], code[1.0]])
+        np.testing.assert_array_equal(est.coef_, ref.coef_)
+        np.testing.assert_array_equal(est.predict(d.A_test), to(ref.predict(d.A_test)))
+        assert est.score(d.A_test, to(d.b_test)) == ref.score(d.A_test, d.b_test)
+    t = d.A_test @ np.asarray(ref.coef_)
+    np.testing.assert_allclose(ref.decision_function(d.A_test), t, rtol=1e-12)
+    proba = ref.predict_proba(d.A_test)
+    np.testing.assert_allclose(proba[:, 1], 1 / (1 + np.exp(-t)), rtol=1e-12)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-15)
+    np.testing.assert_allclose(ref.predict_log_proba(d.A_test), np.log(proba), rtol=1e-12, atol=1e-300)
+    assert is_classifier(ref) and ref.n_iter_ == int(ref.result_.num_iter) >= 1
+    reg = fbjax.WeightedL1()
+    assert is_regressor(reg) and not any(hasattr(reg, m) for m in ("decision_function", "predict_proba"))
+
+
 def test_bad_input_and_unfitted_use():
     X, y = np.ones((4, 3)), np.ones(4)
     for kw, msg in [(dict(loss="hinge"), "loss must be one of"), (dict(outer="adam"), "outer must be"),
@@ -93,8 +118,13 @@ def test_bad_input_and_unfitted_use():
             est.fit(X_bad, np.ones(len(X_bad)))
     with pytest.raises(ValueError, match="pass both X_val and y_val"):
         est.fit(np.ones((4, 3)), np.ones(4), np.ones((2, 3)))
-    with pytest.raises(ValueError, match=r"labels must be in \{-1, \+1\}"):
-        fbjax.WeightedL1("logistic").fit(np.ones((4, 3)), jnp.array([0.0, 1, 1, 0]))
+    clf, X = fbjax.WeightedL1("logistic"), np.eye(6, 3)
+    for y_bad, msg in [([0, 1, 2, 0, 1, 2], "Only binary classification is supported .* target y is multiclass"),
+                       ([1] * 6, "y holds one class only"), (np.linspace(0, 1, 6), "Unknown label type: continuous")]:  # fmt: skip
+        with pytest.raises(ValueError, match=msg):
+            clf.fit(X, y_bad)
+    with pytest.raises(ValueError, match=r"y_val has labels \['c'\] that y has not; classes_ = \['a', 'b'\]"):
+        clf.fit(X, list("abab" "ab"), X[:2], ["a", "c"])
 
 
 @pytest.mark.parametrize("kind", ["bcoo", "scipy"])
@@ -135,8 +165,9 @@ def test_ill_conditioned_design_fits():
         fbjax.WeightedL1(max_iter=5, grid=10, argmin_kw={"solver": "cd"}).fit(X, y)
 
 
-@parametrize_with_checks([fbjax.WeightedL1(max_iter=3, grid=5)])
+@parametrize_with_checks([fbjax.WeightedL1(max_iter=3, grid=5), fbjax.WeightedL1("logistic", max_iter=3, grid=5)])
 def test_scikit_learn_estimator_checks(estimator, check):
     """scikit-learn's own API checks (input validation, NotFittedError, clone, pickling, n_features_in_, sparse
-    input, float32, ...)."""
+    input, float32, ...), the regressor's and (logistic loss) the binary classifier's: string labels,
+    ``classes_``, ``predict_proba`` against ``decision_function``, accuracy on separable blobs, ..."""
     check(estimator)
