@@ -200,7 +200,7 @@ class WeightedL1(BaseEstimator):
 
     @available_if(lambda self: self.loss == "logistic")
     def predict_log_proba(self, X) -> np.ndarray:
-        """``log predict_proba(X)``, computed as ``-log(1 + exp(-+t))`` without overflow."""
+        """``log predict_proba(X) = [-log(1 + e^t), -log(1 + e^-t)]`` at ``t = X @ coef_``, without overflow."""
         t = self._linear(X)
         return np.column_stack([-np.logaddexp(0, t), -np.logaddexp(0, -t)])
 
