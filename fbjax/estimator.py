@@ -176,9 +176,11 @@ class WeightedL1(BaseEstimator):
             self.classes_ = np.unique(y)
             if len(self.classes_) < 2:
                 raise ValueError(f"{name} holds one class only ({self.classes_[0]!r}); the classifier needs two")
-        unseen = np.setdiff1d(y, self.classes_)
-        if unseen.size:
-            raise ValueError(f"{name} has labels {unseen.tolist()} that y has not; classes_ = {self.classes_.tolist()}")
+        else:
+            unseen = np.setdiff1d(y, self.classes_)
+            if unseen.size:
+                raise ValueError(f"{name} has labels {unseen.tolist()} that y has not; "
+                                 f"classes_ = {self.classes_.tolist()}")
         return np.where(y == self.classes_[1], 1.0, -1.0)
 
     def _linear(self, X) -> np.ndarray:

@@ -124,7 +124,7 @@ def test_bad_input_and_unfitted_use():
         with pytest.raises(ValueError, match=msg):
             clf.fit(X, y_bad)
     with pytest.raises(ValueError, match=r"y_val has labels \['c'\] that y has not; classes_ = \['a', 'b'\]"):
-        clf.fit(X, list("abab" "ab"), X[:2], ["a", "c"])
+        clf.fit(X, list("ababab"), X[:2], ["a", "c"])
 
 
 @pytest.mark.parametrize("kind", ["bcoo", "scipy"])
