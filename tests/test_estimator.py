@@ -154,15 +154,17 @@ def test_float32_design_fits_in_float32():
 
 def test_ill_conditioned_design_fits():
     """Two features of mean 100 and no intercept (scikit-learn's check_fit_check_is_fitted data): cond 2e4,
-    where coordinate descent alone stalls above tol = 1e-10 at small penalties; solver="auto" finishes
-    with FISTA, and the fit's model is certified."""
+    where coordinate descent alone needs thousands of sweeps (or stalls) at small penalties; solver="auto"
+    finishes with FISTA, and the fit's model is certified."""
     rng = np.random.RandomState(42)
     X, y = rng.normal(loc=100, size=(100, 2)), rng.normal(size=100)
     est = fbjax.WeightedL1(max_iter=5, grid=10).fit(X, y)
     train = split(100)[0]
     assert fb_residual_of(est, fbjax.LeastSquares(jnp.asarray(X[train]), jnp.asarray(y[train]), l2=1 / 75)) <= 1e-10
-    with pytest.raises(RuntimeError, match="did not reach"):  # coordinate descent alone, as the user named it
-        fbjax.WeightedL1(max_iter=5, grid=10, argmin_kw={"solver": "cd"}).fit(X, y)
+    # A lower level that does not converge is an error naming it. The budget is capped, so this does not depend
+    # on how many sweeps CD needs on a given machine (2656 on an H100, stalled past 5000 on XLA:CPU)
+    with pytest.raises(RuntimeError, match="did not reach"):
+        fbjax.WeightedL1(max_iter=5, grid=10, argmin_kw={"solver": "cd", "max_iter": 20}).fit(X, y)
 
 
 @parametrize_with_checks([fbjax.WeightedL1(max_iter=3, grid=5), fbjax.WeightedL1("logistic", max_iter=3, grid=5)])
