@@ -9,7 +9,7 @@ Two paths with static shapes, so that everything jits and vmaps:
 - ``"dense"`` (gathered): gather the candidate set ``K`` (all non-``A`` indices, a superset of every
   ``S`` a policy can choose) into a static bucket of size ``k`` (a power of two). For
   ``k <= cholesky_max()`` (128 on XLA:CPU, 1024 on a GPU) form ``[hess F]_{K,K}`` once and solve
-  each masked system ``m m^T * H_K + diag(1 - m)`` by Cholesky (lineax); for larger buckets run CG
+  each masked system ``m m^T * H_K + diag(1 - m)`` by Cholesky; for larger buckets run CG
   on the gathered block operator (``A_K^T W A_K v / n + l2 v`` for linear models, gathered and
   applied in pages of 128 columns with the pages past ``|K|`` skipped: ``O(n |K|)`` per product,
   not ``O(n k)`` nor ``O(n k^2)``). Never ``p x p``.
@@ -52,7 +52,7 @@ def cholesky_max() -> int:
 def masked_cg(matvec, m, rhs):
     """Solve ``[m * matvec(m * v) + (1 - m) * v] = m * rhs`` by CG (lineax); ``m`` in {0, 1}."""
     eps = jnp.finfo(rhs.dtype).eps
-    struct = jax.ShapeDtypeStruct(rhs.shape, rhs.dtype)
+    struct = jax.eval_shape(lambda v: v, rhs)  # keeps a sharding (under shard_map), as the operator's output has
     op = lx.FunctionLinearOperator(lambda v: m * matvec(m * v) + (1 - m) * v, struct, tags=lx.positive_semidefinite_tag)
     tol = float(eps**0.8)
     return lx.linear_solve(op, m * rhs, lx.CG(rtol=tol, atol=tol, max_steps=10 * rhs.shape[0])).value
@@ -74,8 +74,9 @@ def dense_solver(F: SmoothLoss, y, z, candidates, gamma, size: int, cholesky: bo
 
         def solve_k(m):
             Hm = jnp.where(m[:, None] & m[None, :], H, 0) + jnp.diag(jnp.where(m, 0, 1).astype(H.dtype))
-            op = lx.MatrixLinearOperator(Hm, lx.positive_semidefinite_tag)
-            return lx.linear_solve(op, jnp.where(m, rhs_k, 0), lx.Cholesky()).value
+            # jax.scipy, as lineax's Cholesky does, without its operator: under shard_map lineax's check
+            # that the operator's (unsharded) structure equals the vector's (sharded) one fails
+            return jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(Hm), jnp.where(m, rhs_k, 0))
 
     else:
         mv = F.hess_block_matvec(y, idx, count)

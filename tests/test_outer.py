@@ -1,5 +1,9 @@
 """Outer solvers: NBA, NTRBA, the optax adapter and Sparse-HO's descent rule."""
 
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,6 +15,8 @@ from fbjax.baselines import sparse_ho_gd
 from fbjax.outer import TrustRegion, radius_update
 
 from conftest import random_problem, upper
+
+SHARDED = os.path.join(os.path.dirname(__file__), "_sharded_batch.py")
 
 C = jnp.array([1.0, -2.0, 0.5, 3.0])
 Q = jnp.diag(jnp.array([1.0, 4.0, 0.5, 2.0])) + 0.3
@@ -211,6 +217,20 @@ def test_batched_outer_runs_equal_the_loop(how):
         v, bx = one((As[i], bs[i], x0[i], Av[i], bv[i]))
         np.testing.assert_allclose(values[i], v, rtol=1e-9)
         np.testing.assert_allclose(best[i], bx, rtol=1e-9)
+
+
+def test_batch_map_shards_over_devices():
+    """With several devices (here 3 XLA:CPU host devices, in a child process: JAX reads the count at start-up)
+    a batch is split over the largest number of devices that divides it: NTRBA runs with a nested batch_map
+    equal the per-member loop under both methods, and a failed check in one share raises instead of
+    hanging at a collective (tests/_sharded_batch.py)."""
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=3"
+    try:
+        out = subprocess.run([sys.executable, SHARDED], capture_output=True, text=True, timeout=240,
+                             env={**os.environ, "XLA_FLAGS": flags})  # fmt: skip
+    except subprocess.TimeoutExpired:
+        pytest.fail("the sharded batch_map did not finish in 240 s (a failed share waiting at a collective?)")
+    assert out.returncode == 0 and out.stdout.strip().endswith("done"), out.stderr[-3000:]
 
 
 def test_bad_input_errors():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from fbjax.outer._common import batch_map
+from fbjax._batching import batch_map
 
 
 def log_grid(alpha_max, num: int = 100, lo: float = 1e-3, hi: float = 0.9):

@@ -4,7 +4,8 @@ All are ``lax.scan`` loops of ``max_iter`` steps returning an :class:`OuterResul
 trajectory, so a run jits and a seed sweep is one compiled program (:func:`batch_map`).
 """
 
-from fbjax.outer._common import OuterResult, batch_map
+from fbjax._batching import batch_map
+from fbjax.outer._common import OuterResult
 from fbjax.outer._loop import first_order_loop
 from fbjax.outer.nba import nba
 from fbjax.outer.ntrba import TrustRegion, ntrba, radius_update

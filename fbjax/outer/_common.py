@@ -137,20 +137,3 @@ def check_positive(**kwargs):
     for name, v in kwargs.items():
         if not (isinstance(v, (int, float)) and v > 0):
             raise ValueError(f"{name} must be a positive number, got {v!r}")
-
-
-def batch_map(fn, batch, method: str = "auto"):
-    """Map ``fn`` over the leading axis of the pytree ``batch`` inside one compiled program.
-
-    ``"vmap"`` batches the lanes (the GPU choice: Table 3 in 86 s against 122 s on an H100),
-    ``"map"`` runs them one after another with ``lax.map`` (the CPU choice: a while-loop under
-    ``vmap`` runs until its slowest lane; on 2 CPU cores neither wins everywhere, vmap by 9-15% on
-    Tables 2-3 and map by 16% on Table 1, benchmarks/RESULTS.md); ``"auto"`` picks by backend.
-    """
-    if method == "auto":
-        method = "map" if jax.default_backend() == "cpu" else "vmap"
-    if method == "vmap":
-        return jax.vmap(fn)(batch)
-    if method == "map":
-        return jax.lax.map(fn, batch)
-    raise ValueError(f"method must be 'auto', 'vmap' or 'map', got {method!r}")
