@@ -18,8 +18,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
@@ -30,34 +28,7 @@ jax.config.update("jax_enable_x64", True)
 import fbjax  # noqa: E402
 from fbjax import coderivative  # noqa: E402
 from fbjax.data import calibrated_degenerate  # noqa: E402
-
-
-def timed(fn, *args, repeats):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t0)
-    med = statistics.median(times)
-    return med, max(first - med, 0.0)
-
-
-def random_problem(p, seed=0):
-    """n = 2p/3 Gaussian design, 5% support with +-1 coefficients, penalties ~0.5 (support ~5%)."""
-    rng = np.random.default_rng(seed)
-    n = 2 * p // 3
-    A = rng.standard_normal((n, p))
-    beta = np.zeros(p)
-    S = rng.choice(p, p // 20, replace=False)
-    beta[S] = rng.choice([-1.0, 1.0], S.size)
-    b = A @ beta + 0.1 * rng.standard_normal(n)
-    A_val = rng.standard_normal((n // 3, p))
-    b_val = A_val @ beta + 0.1 * rng.standard_normal(n // 3)
-    x = np.log(0.5 * np.exp(rng.uniform(-0.2, 0.2, p)))
-    return fbjax.LeastSquares(jnp.asarray(A), jnp.asarray(b), l2=1.0 / n), jnp.asarray(x), jnp.asarray(A_val), jnp.asarray(b_val)
+from fbjax.experiments.timing import random_problem, timed  # noqa: E402,F401 (other benchmarks import them from here)
 
 
 def problems(sizes):

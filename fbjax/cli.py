@@ -11,6 +11,9 @@ resumable (``runs.jsonl``), with a Markdown table beside the paper's numbers and
 ``hypergrad-compare``: every hypergradient method on one non-degenerate and one degenerate
 instance (error, time, memory vs K or mu; CSV + PNG). ``group-structure``: Frecon et al.'s
 synthetic group-lasso structure learning (ARI, comparison with oracle-group lasso and lasso).
+
+``fbjax bench``: forward (lower-level solve) and backward (hypergradient) time of ``fbjax.argmin`` on
+this machine, on random weighted-lasso problems of the given sizes (a Markdown table and JSON).
 """
 
 from __future__ import annotations
@@ -282,6 +285,38 @@ def reproduce(
     return md
 
 
+def bench(sizes, repeats: int = 5, out: str = "fbjax-bench") -> list[dict]:
+    """``fbjax bench``: :func:`fbjax.experiments.timing.forward_backward` per size, the JSON rewritten after each."""
+    import jax
+    from tqdm import tqdm
+
+    from fbjax.experiments import timing
+
+    jax.config.update("jax_enable_x64", True)
+    os.makedirs(out, exist_ok=True)
+    rows = []
+    for p in tqdm(sizes, desc="bench", unit="size", file=sys.stderr):
+        rows.append(timing.forward_backward(p, repeats))
+        with open(os.path.join(out, "bench.json"), "w") as f:
+            json.dump({"jax": jax.__version__, "repeats": repeats, "rows": rows}, f, indent=1)
+    text = timing.table(rows)
+    with open(os.path.join(out, "bench.md"), "w") as f:
+        f.write(f"`fbjax bench --p {' '.join(map(str, sizes))} --repeats {repeats}` (jax {jax.__version__}, "
+                f"{jax.default_backend()}, float64; medians after a warm-up)\n\n{text}\n")  # fmt: skip
+    print(text)
+    return rows
+
+
+def _size(text: str) -> int:
+    try:
+        p = int(text)
+    except ValueError:
+        p = 0
+    if p < 20:
+        raise argparse.ArgumentTypeError(f"a problem size must be an integer >= 20, got {text!r}")
+    return p
+
+
 def _start(text: str):
     """``--start``: ``scalar`` or a number ``F > 0``, as :class:`~fbjax.experiments.bilevel.Settings` accepts."""
     from fbjax.experiments.bilevel import Settings
@@ -368,13 +403,20 @@ def main(argv=None) -> int:
                    help="lower-level solver of the seed sweeps (default: the experiment's own, FISTA; 'auto': "
                    "coordinate descent on CPU, FISTA on GPU); use with its own --out")
     r.add_argument("--no-plot", action="store_true")
+    b = sub.add_parser("bench", help="forward and backward time of fbjax.argmin on this machine")
+    b.add_argument("--p", type=_size, nargs="+", default=[300, 3000], help="feature counts (n = 2p/3); default 300 3000")
+    b.add_argument("--repeats", type=_seeds, default=5, help="timed calls per measurement, after one warm-up")
+    b.add_argument("--out", default="fbjax-bench", help="output folder (bench.json, bench.md)")
+    b.add_argument("--device", choices=["cpu", "gpu"], default=None)
     args = parser.parse_args(argv)
     sweep_flags = args.command == "reproduce" and (
         args.band or args.start is not None or args.box_lower is not None or args.solver)
     if sweep_flags and (args.name == "exp1" or args.name in STANDALONE):
         parser.error(f"--band, --start, --box-lower and --solver apply to the seed sweeps, not to {args.name}")
     _set_device(args.device)
-    if args.command == "demo":
+    if args.command == "bench":
+        bench(args.p, args.repeats, args.out)
+    elif args.command == "demo":
         if args.quick:
             demo(seeds=2, out=args.out, sizes=[(100, 150)], rhos=[0.95], plot=not args.no_plot)
         else:

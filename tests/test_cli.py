@@ -1,6 +1,8 @@
-"""The ``fbjax demo`` path end to end on a tiny configuration."""
+"""The ``fbjax demo`` and ``fbjax bench`` paths end to end on tiny configurations."""
 
 import json
+
+import pytest
 
 import fbjax.cli as cli
 
@@ -30,3 +32,19 @@ def test_demo_instance_table_and_plot(tmp_path, capsys):
     assert res["ntrba-sc"]["hid_grad_norm_k0"] > 0
     assert res["ntrba-sc"]["f1"] > max(res[m]["f1"] for m in ("scalar", "nba-null", "sparse-ho-gd"))
     assert (tmp_path / "demo.png").stat().st_size > 10_000
+
+
+def test_bench_times_forward_and_backward(tmp_path, capsys):
+    """``fbjax bench`` on a tiny size: the timed solve reached tol, the backward's working set holds the
+    support, the ratio is the backward over the forward, both files are written; a bad size is refused."""
+    assert cli.main(["bench", "--p", "40", "--repeats", "1", "--out", str(tmp_path)]) == 0
+    (row,) = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    assert (row["n"], row["p"]) == (26, 40)
+    assert row["fwd_residual"] <= 1e-10 and row["working_set"] >= row["support"] > 0
+    assert row["bwd_over_fwd"] == pytest.approx(row["bwd_s"] / row["fwd_s"])
+    assert min(row["fwd_s"], row["bwd_s"], row["grad_s"]) > 0
+    assert "| 26 | 40 |" in capsys.readouterr().out
+    assert (tmp_path / "bench.md").read_text().startswith("`fbjax bench --p 40 --repeats 1`")
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--p", "5"])
+    assert "a problem size must be an integer >= 20, got '5'" in capsys.readouterr().err
