@@ -60,6 +60,14 @@ def batch_when(pred, fn, operands):
 _CAN_SHARD = hasattr(jax, "shard_map") and hasattr(jax.sharding, "AxisType")  # JAX >= 0.7
 
 
+def shard_count(size: int) -> int:
+    """The number of devices :func:`batch_map` splits a batch of ``size`` over: the largest count of the
+    default backend's devices that divides ``size`` (1: one device)."""
+    if not _CAN_SHARD:
+        return 1
+    return max((d for d in range(1, min(jax.device_count(), size) + 1) if size % d == 0), default=1)
+
+
 def batch_map(fn, batch, method: str = "auto", shard: bool | None = None):
     """Map ``fn`` over the leading axis of the pytree ``batch`` inside one compiled program.
 
@@ -85,12 +93,11 @@ def batch_map(fn, batch, method: str = "auto", shard: bool | None = None):
         raise ValueError(f"method must be 'auto', 'vmap' or 'map', got {method!r}")
     local = (lambda b: jax.vmap(fn)(b)) if method == "vmap" else (lambda b: jax.lax.map(fn, b))
     size = jax.tree.leaves(batch)[0].shape[0]
-    devices = jax.devices()
     if shard is None:
-        shard = _CAN_SHARD and len(devices) > 1 and size > 1 and not jax.sharding.get_abstract_mesh().manual_axes
-    used = max((d for d in range(1, min(len(devices), size) + 1) if size % d == 0), default=1)
-    if not shard or used == 1:
+        shard = _CAN_SHARD and not jax.sharding.get_abstract_mesh().manual_axes
+    used = shard_count(size) if shard else 1
+    if used == 1:
         return local(batch)
-    mesh = jax.sharding.Mesh(np.asarray(devices[:used]), ("batch",), axis_types=(jax.sharding.AxisType.Auto,))
+    mesh = jax.sharding.Mesh(np.asarray(jax.devices()[:used]), ("batch",), axis_types=(jax.sharding.AxisType.Auto,))
     spec = PartitionSpec("batch")
     return jax.shard_map(local, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)(batch)

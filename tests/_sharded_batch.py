@@ -54,6 +54,9 @@ for how in ("map", "vmap"):
         for got, want in zip(out, loop[i]):
             np.testing.assert_allclose(got[i], want, rtol=1e-9, atol=1e-12)
 
+from fbjax._batching import shard_count  # noqa: E402
+
+assert [shard_count(k) for k in (1, 2, 4, 5, 6, 9)] == [1, 2, 2, 1, 3, 3]
 rows = jnp.ones((6, 4))
 assert partitions(lambda a: fbjax.batch_map(jnp.sum, a, shard=False), rows) == 1
 # 5 members: no number of devices in 2..3 divides 5 (padding would need a collective, see batch_map); 4: two devices

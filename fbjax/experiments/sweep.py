@@ -9,6 +9,7 @@ import os
 import sys
 import time
 
+from fbjax._batching import shard_count
 from fbjax.experiments.bilevel import run_batch, stack
 from fbjax.experiments.store import RunStore
 
@@ -62,6 +63,7 @@ def run(exp, out: str, how: str = "auto", progress: bool = True) -> RunStore:
     if len(todo) < len(blocks):
         print(f"{exp.name}: resuming, {len(blocks) - len(todo)} of {len(blocks)} blocks already in {store.path}",
               file=sys.stderr)  # fmt: skip
+    devices = shard_count(len(seeds))  # the seeds of a block are split over this many devices (batch_map)
     bar = tqdm(todo, desc=exp.name, unit="block", file=sys.stderr, disable=not progress)
     cache: dict = {}
     for config, method in bar:
@@ -80,7 +82,7 @@ def run(exp, out: str, how: str = "auto", progress: bool = True) -> RunStore:
         rows = []
         for i, s in enumerate(seeds):
             row = {"experiment": exp.name, "config": config.label, "method": method, "seed": s,
-                   "block_wall_s": wall, "backend": jax.default_backend()}  # fmt: skip
+                   "block_wall_s": wall, "backend": jax.default_backend(), "devices": devices}  # fmt: skip
             row.update({k: float(v[i]) if v.ndim == 1 else v[i] for k, v in res.items()})  # metrics; trajectories
             rows.append(row)
         store.add(rows)
