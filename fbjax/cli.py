@@ -366,8 +366,19 @@ def _seeds(text: str) -> int:
 
 
 def _set_device(device):
-    if device is not None:
-        os.environ["JAX_PLATFORMS"] = {"cpu": "cpu", "gpu": "cuda"}[device]
+    """``--device``: JAX's platform, set through ``jax.config`` before any backend starts. (``JAX_PLATFORMS``
+    set here would come too late: importing ``fbjax`` imported JAX, which read it then.)"""
+    if device is None:
+        return
+    import jax
+
+    jax.config.update("jax_platforms", {"cpu": "cpu", "gpu": "cuda"}[device])
+    try:
+        jax.devices()
+    except Exception as e:  # noqa: BLE001 - JAX raises several kinds here, an AssertionError among them
+        why = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        raise SystemExit(f"fbjax: --device {device}: JAX could not start that backend ({why}); "
+                         "a GPU needs JAX's CUDA build (see JAX's installation guide)") from e  # fmt: skip
 
 
 def main(argv=None) -> int:

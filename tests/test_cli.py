@@ -1,7 +1,10 @@
 """The ``fbjax demo`` and ``fbjax bench`` paths end to end on tiny configurations."""
 
 import json
+import subprocess
+import sys
 
+import jax
 import pytest
 
 import fbjax.cli as cli
@@ -48,3 +51,23 @@ def test_bench_times_forward_and_backward(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["bench", "--p", "5"])
     assert "a problem size must be an integer >= 20, got '5'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("device", ["cpu", "gpu"])
+def test_device_flag_picks_the_backend(tmp_path, device):
+    """``--device`` decides JAX's backend (it was once an environment variable set after JAX had read it, and
+    ignored): the run reports that backend, or, with no such backend here, stops with an error naming it.
+    In a child process: a process starts its JAX backends once."""
+    out = subprocess.run(
+        [sys.executable, "-m", "fbjax.cli", "bench", "--device", device, "--p", "20", "--repeats", "1", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    try:
+        available = bool(jax.devices(device))
+    except RuntimeError:
+        available = False
+    if available:
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert json.loads((tmp_path / "bench.json").read_text())["rows"][0]["backend"] == device
+    else:
+        assert out.returncode != 0 and f"fbjax: --device {device}: JAX could not start that backend" in out.stderr
