@@ -89,16 +89,6 @@ def bench(sizes, repeats: int = 5, out: str = "fbjax-bench") -> list[dict]:
     return rows
 
 
-def _size(text: str) -> int:
-    try:
-        p = int(text)
-    except ValueError:
-        p = 0
-    if p < 20:
-        raise argparse.ArgumentTypeError(f"a problem size must be an integer >= 20, got {text!r}")
-    return p
-
-
 def _start(text: str):
     """``--start``: ``scalar`` or a number ``F > 0``, as :class:`~fbjax.experiments.bilevel.Settings` accepts."""
     from fbjax.experiments.bilevel import Settings
@@ -136,15 +126,19 @@ def _solver(text: str) -> str:
     return text
 
 
-def _seeds(text: str) -> int:
-    """``--seeds``: an int >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}")
-    return value
+def _int_at_least(minimum: int, what: str):
+    """An argparse ``type``: an integer ``>= minimum``, refused with a message naming ``what``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{what} must be an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
 
 
 def _set_device(device):
@@ -168,7 +162,8 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="gradient starvation on one calibrated instance: scalar, Sparse-HO, NTRBA-SC")
     d.add_argument("--starvation", action="store_true", help="also the k = 0 study over the 9 Table 3 configurations")
-    d.add_argument("--seeds", type=_seeds, default=5, help="seeds per configuration of --starvation (paper: 5)")
+    seeds = _int_at_least(1, "--seeds")
+    d.add_argument("--seeds", type=seeds, default=5, help="seeds per configuration of --starvation (paper: 5)")
     d.add_argument("--out", default="fbjax-demo", help="output folder (JSON + PNG)")
     d.add_argument("--quick", action="store_true", help="--starvation on one small configuration, 2 seeds")
     d.add_argument("--no-plot", action="store_true")
@@ -176,7 +171,7 @@ def main(argv=None) -> int:
     r = sub.add_parser("reproduce", help="experiments: " + ", ".join(EXPERIMENTS))
     r.add_argument("name", choices=EXPERIMENTS)
     r.add_argument("--quick", action="store_true", help="small sizes and few iterations (minutes)")
-    r.add_argument("--seeds", type=_seeds, default=None, help="seeds per configuration (default: the paper's)")
+    r.add_argument("--seeds", type=seeds, default=None, help="seeds per configuration (default: the paper's)")
     r.add_argument("--out", default="fbjax-results", help="output folder; an interrupted run resumes from it")
     r.add_argument("--device", choices=["cpu", "gpu"], default=None, help="JAX backend (default: JAX's choice)")
     r.add_argument("--batch", choices=["auto", "map", "vmap"], default="auto",
@@ -197,8 +192,10 @@ def main(argv=None) -> int:
                    "coordinate descent on CPU, FISTA on GPU); use with its own --out")
     r.add_argument("--no-plot", action="store_true")
     b = sub.add_parser("bench", help="forward and backward time of fbjax.argmin on this machine")
-    b.add_argument("--p", type=_size, nargs="+", default=[300, 3000], help="feature counts (n = 2p/3); default 300 3000")
-    b.add_argument("--repeats", type=_seeds, default=5, help="timed calls per measurement, after one warm-up")
+    b.add_argument("--p", type=_int_at_least(20, "a problem size"), nargs="+", default=[300, 3000],
+                   help="feature counts (n = 2p/3); default 300 3000")
+    b.add_argument("--repeats", type=_int_at_least(1, "--repeats"), default=5,
+                   help="timed calls per measurement, after one warm-up")
     b.add_argument("--out", default="fbjax-bench", help="output folder (bench.json, bench.md)")
     b.add_argument("--device", choices=["cpu", "gpu"], default=None)
     args = parser.parse_args(argv)
