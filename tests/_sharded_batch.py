@@ -62,6 +62,10 @@ assert partitions(lambda a: fbjax.batch_map(jnp.sum, a, shard=False), rows) == 1
 # 5 members: no number of devices in 2..3 divides 5 (padding would need a collective, see batch_map); 4: two devices
 assert partitions(lambda a: fbjax.batch_map(jnp.sum, a), rows[:5]) == 1
 assert partitions(lambda a: fbjax.batch_map(jnp.sum, a), rows[:4]) == 2
+# the scalar grid reduces over its values in the same program, so it stays on one device
+grid = fbjax.baselines.grid_search(lambda x, y: (jnp.sum((x - 0.41) ** 2), y), jnp.linspace(0, 1, 6)[:, None], 0.0, "map")
+assert int(grid[0]) == 2
+assert partitions(lambda xs: fbjax.baselines.grid_search(lambda x, y: (jnp.sum(x**2), y), xs, 0.0, "vmap"), rows) == 1
 
 # a check inside a sharded member still raises, naming what is wrong
 bad = (batch[0].at[3].set(jnp.nan),) + batch[1:]

@@ -36,7 +36,9 @@ def grid_search(fn, xs, y0, method: str = "auto"):
     if method == "path":
         _, values = jax.lax.scan(lambda y, x: (lambda v, y_: (y_, v))(*fn(x, y)), y0, xs)
     elif method in ("vmap", "map"):
-        values, _ = batch_map(lambda x: fn(x, y0), xs, method)
+        # on one device: the argmin below reduces over the grid, and across devices that is a collective,
+        # where a check failing in one share would stall the others (see batch_map)
+        values, _ = batch_map(lambda x: fn(x, y0), xs, method, shard=False)
     else:
         raise ValueError(f"method must be 'auto', 'path', 'vmap' or 'map', got {method!r}")
     values = jnp.where(jnp.isfinite(values), values, jnp.inf)
