@@ -6,34 +6,31 @@ Usage, to compare the code with an older commit in the same hour (the machine's 
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=/tmp/old python benchmarks/probe_backward_p10000.py
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=$PWD python benchmarks/probe_backward_p10000.py
 
-The problem is drawn inline (the same draw as ``fbjax.experiments.timing.random_problem``, which older
-commits do not have); two rounds of 7 timed calls after a warm-up, medians printed.
+The problem is ``fbjax.experiments.timing.random_problem(10000)``, or, at a commit before it, the same draw
+from that commit's ``benchmarks/bench_hypergradient.py``; two rounds of 7 timed calls after a warm-up,
+medians printed.
 """
 
+import os
 import statistics
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 
 import fbjax  # noqa: E402
 
 print(fbjax.__file__)
-rng = np.random.default_rng(0)
-p = 10000
-n = 2 * p // 3
-A = rng.standard_normal((n, p))
-beta = np.zeros(p)
-S = rng.choice(p, p // 20, replace=False)
-beta[S] = rng.choice([-1.0, 1.0], S.size)
-b = A @ beta + 0.1 * rng.standard_normal(n)
-A_val = jnp.asarray(rng.standard_normal((n // 3, p)))
-b_val = A_val @ beta + 0.1 * rng.standard_normal(n // 3)
-x = jnp.asarray(np.log(0.5 * np.exp(rng.uniform(-0.2, 0.2, p))))
-F = fbjax.LeastSquares(jnp.asarray(A), jnp.asarray(b), l2=1.0 / n)
+try:
+    from fbjax.experiments.timing import random_problem
+except ImportError:  # a commit before fbjax bench: its benchmark script holds the same draw
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(fbjax.__file__)), "benchmarks"))
+    from bench_hypergradient import random_problem
+
+F, x, A_val, b_val = random_problem(10000)
 gamma = fbjax.solvers.default_gamma(F)
 sol = fbjax.solve(F, x)
 z = jax.grad(lambda y: jnp.mean((A_val @ y - b_val) ** 2))(sol.y)
