@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -91,7 +93,7 @@ def batch_map(fn, batch, method: str = "auto", shard: bool | None = None):
         method = "map" if jax.default_backend() == "cpu" else "vmap"
     if method not in ("vmap", "map"):
         raise ValueError(f"method must be 'auto', 'vmap' or 'map', got {method!r}")
-    local = (lambda b: jax.vmap(fn)(b)) if method == "vmap" else (lambda b: jax.lax.map(fn, b))
+    local = jax.vmap(fn) if method == "vmap" else functools.partial(jax.lax.map, fn)
     size = jax.tree.leaves(batch)[0].shape[0]
     if shard is None:
         shard = _CAN_SHARD and not jax.sharding.get_abstract_mesh().manual_axes

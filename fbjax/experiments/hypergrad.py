@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import os
-import statistics
 import time
 
 import jax
@@ -32,6 +31,7 @@ import numpy as np
 import fbjax
 from fbjax.baselines import bregman_argmin, hypergradient, smoothed_argmin, unrolled
 from fbjax.experiments.store import RunStore
+from fbjax.experiments.timing import median_seconds
 
 FULL = dict(
     sizes={"nondegenerate": (150, 60), "degenerate": (200, 150)},
@@ -130,12 +130,7 @@ def measure(oracle, x, repeats: int):
     mem = compiled.memory_analysis()
     memory = int(mem.temp_size_in_bytes + mem.output_size_in_bytes) if mem is not None else -1
     value, h = jax.block_until_ready(compiled(x))  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(compiled(x))
-        times.append(time.perf_counter() - t0)
-    return float(value), np.asarray(h), compile_s, statistics.median(times), memory
+    return float(value), np.asarray(h), compile_s, median_seconds(compiled, x, repeats=repeats), memory
 
 
 def run(out: str, quick: bool = False, progress: bool = True) -> list[dict]:

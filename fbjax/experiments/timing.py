@@ -36,18 +36,23 @@ def random_problem(p: int, seed: int = 0):
     return fbjax.LeastSquares(jnp.asarray(A), jnp.asarray(b), l2=1.0 / n), jnp.asarray(x), jnp.asarray(A_val), jnp.asarray(b_val)
 
 
+def median_seconds(fn, *args, repeats: int) -> float:
+    """The median wall time of ``repeats`` calls ``fn(*args)``, each waited for (no warm-up here)."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def timed(fn, *args, repeats: int):
     """``(median seconds over repeats, compile seconds)``: one warm-up call, then ``repeats`` timed calls;
     compile = the warm-up's time minus the median."""
     t0 = time.perf_counter()
     jax.block_until_ready(fn(*args))
     first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t0)
-    med = statistics.median(times)
+    med = median_seconds(fn, *args, repeats=repeats)
     return med, max(first - med, 0.0)
 
 
