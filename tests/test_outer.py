@@ -220,14 +220,15 @@ def test_batched_outer_runs_equal_the_loop(how):
 
 
 def test_batch_map_shards_over_devices():
-    """With several devices (here 3 XLA:CPU host devices, in a child process: JAX reads the count at start-up)
+    """With several devices (here 3 XLA:CPU host devices, in a child process: JAX reads the count at start-up;
+    ``JAX_PLATFORMS=cpu``, so that a GPU machine's child uses them and not its one GPU)
     a batch is split over the largest number of devices that divides it: NTRBA runs with a nested batch_map
     equal the per-member loop under both methods, and a failed check in one share raises instead of
     hanging at a collective (tests/_sharded_batch.py)."""
     flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=3"
     try:
         out = subprocess.run([sys.executable, SHARDED], capture_output=True, text=True, timeout=240,
-                             env={**os.environ, "XLA_FLAGS": flags})  # fmt: skip
+                             env={**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"})  # fmt: skip
     except subprocess.TimeoutExpired:
         pytest.fail("the sharded batch_map did not finish in 240 s (a failed share waiting at a collective?)")
     assert out.returncode == 0 and out.stdout.strip().endswith("done"), out.stderr[-3000:]
