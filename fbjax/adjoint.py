@@ -17,7 +17,7 @@ Two paths with static shapes, so that everything jits and vmaps:
   ``v -> m * gamma hvp(m * v) + (1 - m) * v`` with right-hand side ``-m * z``; matrix-free.
 
 ``"auto"`` picks the smallest bucket that holds the candidate set (a ``lax.switch`` over
-:func:`buckets_for`) and falls back to CG over all ``p`` when none does; under ``jax.vmap`` one
+:func:`buckets_for`; one bucket of size ``p`` where ``p <= cholesky_max()``) and falls back to CG over all ``p`` when none does; under ``jax.vmap`` one
 bucket serves the whole batch, the one that holds the largest candidate set
 (:func:`fbjax._batching.batch_switch`). CG buckets stop at ``p / 2``: a gathered ``n x k`` block
 near ``n x p`` would cost as much as CG over all ``p`` and would enlarge the program's temporary
@@ -37,7 +37,7 @@ from fbjax.coderivative import Policy
 from fbjax.fb import A_
 from fbjax.losses import SmoothLoss
 
-BUCKETS = (32, 64, 128, 256, 512, 1024, 2048, 4096)
+BUCKETS = (32, 64, 128, 256, 512, 1024, 2048, 4096)  # read when a program is traced
 CHOLESKY_MAX_CPU = 128  # XLA:CPU: past 128, forming the k x k block (n k^2 flops) costs more than CG
 CHOLESKY_MAX_GPU = 1024  # GPU: CG is launch-bound (a few kernels per step); the block's GEMM and
 # factorisation are a handful of launches. H100, p = 10000: 2.4 ms against 14.9 ms (benchmarks/RESULTS.md)
@@ -96,16 +96,25 @@ def cg_solver(F: SmoothLoss, y, z, gamma):
     return lambda sigma: masked_cg(lambda v: gamma * F.hvp(y, v), (sigma != 0).astype(z.dtype), -z)
 
 
-def buckets_for(p: int, buckets=BUCKETS) -> tuple[int, ...]:
+def buckets_for(p: int, buckets=None) -> tuple[int, ...]:
     """The gathered buckets ``"auto"`` uses for ``p`` coordinates: every Cholesky size (capped at ``p``)
     and the CG sizes up to ``p / 2``; larger working sets go to masked CG over all ``p`` (at most 2x the
-    gathered work there, and no ``n x k`` copy of ``A`` enlarging the program's buffer)."""
+    gathered work there, and no ``n x k`` copy of ``A`` enlarging the program's buffer).
+
+    By default (``buckets=None``: ``BUCKETS``) a problem with ``p <= cholesky_max()`` gets one bucket,
+    ``(p,)``: no switch. Compiling the switch costs more than a Cholesky solve of size ``p`` saves: on an
+    H100 at p = 300 the backward compiles in 2.2-2.5 s against 9-10 s with the five buckets, and runs in
+    0.6-0.7 ms against 0.4-0.6 ms (benchmarks/RESULTS.md, "On a GPU, a third time")."""
     cmax = cholesky_max()
+    if buckets is None:
+        if p <= cmax:
+            return (p,)
+        buckets = BUCKETS
     return tuple(sorted({min(k, p) for k in buckets if k <= cmax or 2 * k <= p}))
 
 
 def reduced_adjoint(
-    policy: Policy, F: SmoothLoss, y, z, codes, gamma, method: str = "auto", buckets=BUCKETS, max_support: int | None = None
+    policy: Policy, F: SmoothLoss, y, z, codes, gamma, method: str = "auto", buckets=None, max_support: int | None = None
 ):
     """Run ``policy`` with reduced adjoint solves; returns ``(sigma, q)`` (Alg. 1, steps 5-11)."""
     p = z.shape[0]

@@ -172,6 +172,8 @@ def argmin(
         ``biactive_floor = 0`` neither does the band on zero coordinates. The paper's code reads the
         partition at ``1 / max_j ||A_j||^2 / n`` (``fbjax.experiments.bilevel``).
       adjoint: reduced solve, ``"auto"``, ``"dense"`` (gathered block) or ``"cg"`` (masked CG on all p).
+        ``"auto"`` switches over gathered buckets, or uses one of size p where p is at most the backend's
+        Cholesky limit (:func:`fbjax.adjoint.buckets_for`).
       max_support: static size of the one gathered bucket for the reduced solve (skips the bucket
         switch of ``"auto"``: compiles faster, runs somewhat faster); larger working sets fall back to CG.
       throw: raise (also under jit) when the solve does not converge; ``False`` returns the last

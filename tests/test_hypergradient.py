@@ -133,6 +133,20 @@ def test_auto_bucket_overflow_uses_cg():
     np.testing.assert_allclose(q1, q2, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("cmax", [128, 1024])  # XLA:CPU's and a GPU's Cholesky limit
+def test_default_buckets_are_one_block_up_to_the_cholesky_limit(monkeypatch, cmax):
+    """``p <= cholesky_max()``: one bucket of size p (no switch to compile); above it the ladder, Cholesky
+    sizes up to the limit and CG sizes up to p / 2; a tuple the caller passes is used as it is."""
+    from fbjax.adjoint import buckets_for
+
+    monkeypatch.setattr(fbjax.adjoint, "CHOLESKY_MAX_CPU", cmax)
+    monkeypatch.setattr(fbjax.adjoint, "CHOLESKY_MAX_GPU", cmax)
+    assert buckets_for(5) == (5,) and buckets_for(cmax) == (cmax,)
+    assert buckets_for(cmax + 1) == tuple(k for k in fbjax.adjoint.BUCKETS if k <= cmax)
+    assert buckets_for(3000) == tuple(k for k in fbjax.adjoint.BUCKETS if k <= cmax or 2 * k <= 3000)
+    assert buckets_for(100, (2, 4)) == (2, 4)
+
+
 def test_batch_switch_runs_the_largest_branch_for_the_batch():
     """Unbatched: a plain switch. Under vmap (nested too): the largest index's branch for every member."""
     from fbjax._batching import batch_switch
