@@ -12,16 +12,17 @@ Two paths with static shapes, so that everything jits and vmaps:
   each masked system ``m m^T * H_K + diag(1 - m)`` by Cholesky; for larger buckets run CG
   on the gathered block operator (``A_K^T W A_K v / n + l2 v`` for linear models, gathered and
   applied in pages of 128 columns with the pages past ``|K|`` skipped: ``O(n |K|)`` per product,
-  not ``O(n k)`` nor ``O(n k^2)``). Never ``p x p``.
+  not ``O(n k)`` nor ``O(n k^2)``). Never ``p x p`` past ``cholesky_max()``.
 - ``"cg"``: conjugate gradients (lineax) on the masked operator
   ``v -> m * gamma hvp(m * v) + (1 - m) * v`` with right-hand side ``-m * z``; matrix-free.
 
 ``"auto"`` picks the smallest bucket that holds the candidate set (a ``lax.switch`` over
-:func:`buckets_for`; one bucket of size ``p`` where ``p <= cholesky_max()``) and falls back to CG over all ``p`` when none does; under ``jax.vmap`` one
-bucket serves the whole batch, the one that holds the largest candidate set
-(:func:`fbjax._batching.batch_switch`). CG buckets stop at ``p / 2``: a gathered ``n x k`` block
-near ``n x p`` would cost as much as CG over all ``p`` and would enlarge the program's temporary
-buffer past glibc's mmap threshold, so that every call pays page faults (benchmarks/RESULTS.md).
+:func:`buckets_for`; one bucket of size ``p`` where ``p <= cholesky_max()``) and falls back to CG
+over all ``p`` when none does; under ``jax.vmap`` one bucket serves the whole batch, the one that
+holds the largest candidate set (:func:`fbjax._batching.batch_switch`). CG buckets stop at ``p / 2``:
+a gathered ``n x k`` block near ``n x p`` would cost as much as CG over all ``p`` and would enlarge the
+program's temporary buffer past glibc's mmap threshold, so that every call pays page faults
+(benchmarks/RESULTS.md).
 A static ``max_support`` replaces the buckets by one gathered bucket of that size (masked CG on
 all ``p`` coordinates if the candidate set overflows it).
 """
@@ -103,8 +104,8 @@ def buckets_for(p: int, buckets=None) -> tuple[int, ...]:
 
     By default (``buckets=None``: ``BUCKETS``) a problem with ``p <= cholesky_max()`` gets one bucket,
     ``(p,)``: no switch. Compiling the switch costs more than a Cholesky solve of size ``p`` saves: on an
-    H100 at p = 300 the backward compiles in 2.2-2.5 s against 9-10 s with the five buckets, and runs in
-    0.6-0.7 ms against 0.4-0.6 ms (benchmarks/RESULTS.md, "On a GPU, a third time"). Under ``jax.vmap``
+    H100 at p = 300 the backward compiles in 2.2-2.8 s against 9-12.5 s with the five buckets, and runs in
+    0.6-0.7 ms against 0.4-1.0 ms (benchmarks/RESULTS.md, "On a GPU, a third time"). Under ``jax.vmap``
     every member then holds a ``p x p`` block (8 MB at p = 1000 in float64), where a small shared bucket
     did before; a static ``max_support`` bounds it for large batches."""
     cmax = cholesky_max()
