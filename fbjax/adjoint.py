@@ -105,9 +105,10 @@ def buckets_for(p: int, buckets=None) -> tuple[int, ...]:
     By default (``buckets=None``: ``BUCKETS``) a problem with ``p <= cholesky_max()`` gets one bucket,
     ``(p,)``: no switch. Compiling the switch costs more than a Cholesky solve of size ``p`` saves: on an
     H100 at p = 300 the backward compiles in 2.2-2.8 s against 9-12.5 s with the five buckets, and runs in
-    0.6-0.7 ms against 0.4-1.0 ms (benchmarks/RESULTS.md, "On a GPU, a third time"). Under ``jax.vmap``
-    every member then holds a ``p x p`` block (8 MB at p = 1000 in float64), where a small shared bucket
-    did before; a static ``max_support`` bounds it for large batches."""
+    0.6-0.7 ms against 0.4-1.0 ms (benchmarks/RESULTS.md, "On a GPU, a third time"). The backward then
+    gathers all ``p`` columns (a transient copy of ``A``) and forms a ``p x p`` block, per member under
+    ``jax.vmap`` (8 MB at p = 1000 in float64), where a small bucket did before when the candidate set
+    was small; a static ``max_support`` bounds both (tall designs, large batches)."""
     cmax = cholesky_max()
     if buckets is None:
         if p <= cmax:
