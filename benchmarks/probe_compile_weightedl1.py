@@ -27,9 +27,10 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 
 import fbjax  # noqa: E402
-from fbjax.data import aip_regression, three_group  # noqa: E402
 
-DESIGNS = {"aip": lambda: aip_regression(0, 100, 300, 30), "three-group": lambda: three_group(0, 200, 1.0, 0.05)}
+from bench_estimator_sklearn import DESIGNS as SKLEARN_DESIGNS  # noqa: E402
+
+DESIGNS = {"aip": "aip (100, 300, 30)", "three-group": "three-group (p 200, n/p 1.0, 5%)"}  # their names there
 EVENTS = {
     "/jax/core/compile/jaxpr_trace_duration": "trace",
     "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower",
@@ -47,7 +48,7 @@ def main():
     jax.monitoring.register_event_duration_secs_listener(
         lambda event, s, **kw: seconds.update({EVENTS[event]: s}) if event in EVENTS else None
     )
-    d = DESIGNS[args.design]()
+    d = SKLEARN_DESIGNS[DESIGNS[args.design]](0)
     X, y = np.vstack([d.A_train, d.A_val]), np.concatenate([d.b_train, d.b_val])
     jax.block_until_ready(jax.numpy.zeros(1) + 1)  # start the backend outside the timing
     seconds.clear()
