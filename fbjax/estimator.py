@@ -66,7 +66,9 @@ class WeightedL1(BaseEstimator):
         coefficients, where ``start=0.2`` (Table 1's) recovers sparser supports (benchmarks/RESULTS.md,
         "WeightedL1 against scikit-learn's CV estimators").
       box_lower: lower end ``log(alpha_max) + box_lower`` of the box for ``x = log(alpha)``, or None (no
-        lower bound, the default); the upper end is ``log(0.9 alpha_max)``.
+        lower bound, the default); the upper end is ``log(0.9 alpha_max)``. Where ``alpha_max`` is 0 (``y``
+        orthogonal to every column of ``X``: ``w = 0`` for every penalty) it is taken as ``ALPHA_MAX_FLOOR``
+        (1e-15, as scikit-learn's ``LassoCV`` does), and the fit returns ``coef_ = 0``.
       validation_fraction, random_state: the held-out split ``fit`` makes when given no validation data.
       argmin_kw: a dict of further keywords of :func:`fbjax.argmin` (``tol``, ``solver``, ``max_support``, ...).
 
@@ -240,10 +242,14 @@ def _solve_kw(argmin_kw: tuple) -> dict:
     return {k: v for k, v in argmin_kw if k in ("tol", "max_iter", "solver", "gamma")}
 
 
+ALPHA_MAX_FLOOR = 1e-15  # scikit-learn's alpha grid floor (np.finfo(float).resolution): log(alpha_max) stays finite
+
+
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _learn(prm, model, F, X_val, y_val):
     p = F.n_features
-    alpha_max = jnp.max(jnp.abs(F.grad(jnp.zeros(p, F.lipschitz.dtype))))  # grad F(0): the ridge adds nothing
+    grad0 = F.grad(jnp.zeros(p, F.lipschitz.dtype))  # grad F(0): the ridge adds nothing
+    alpha_max = jnp.maximum(jnp.max(jnp.abs(grad0)), ALPHA_MAX_FLOOR)
     upper = jnp.log(alpha_max) + math.log(0.9)
     lower = None if prm.box_lower is None else jnp.log(alpha_max) + prm.box_lower
     val = lambda w: held_out_loss(model, X_val, y_val, w)  # noqa: E731

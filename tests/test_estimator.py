@@ -176,6 +176,23 @@ def test_ill_conditioned_design_fits():
         fbjax.WeightedL1(max_iter=5, grid=10, argmin_kw={"solver": "cd", "max_iter": 20}).fit(X, y)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_target_orthogonal_to_the_design_gives_the_zero_model(dtype):
+    """``alpha_max = ||X^T y||_inf / n = 0``: ``w = 0`` for every penalty. The fit floors ``alpha_max`` as
+    scikit-learn's LassoCV does and returns the zero model, with finite penalties, instead of failing on
+    ``log(0)``. Logistic: balanced labels on duplicated rows (``X^T y = 0``); the model is ``P = 1/2``."""
+    X = np.random.default_rng(0).standard_normal((40, 6)).astype(dtype)
+    for start in ("scalar", 0.2):
+        est = fbjax.WeightedL1(max_iter=5, grid=10, start=start).fit(X, np.zeros(40, dtype))
+        assert est.alpha_max_ == pytest.approx(fbjax.estimator.ALPHA_MAX_FLOOR, rel=1e-6)
+        assert np.all(np.asarray(est.coef_) == 0) and np.all(np.isfinite(np.asarray(est.alpha_)))
+        assert est.validation_loss_ == 0.0
+    X2, labels = np.r_[X[:20], X[:20]], np.r_[np.ones(20), -np.ones(20)]
+    est = fbjax.WeightedL1("logistic", max_iter=5, grid=10).fit(X2, labels, X2, labels)
+    assert np.all(np.asarray(est.coef_) == 0)
+    np.testing.assert_allclose(est.predict_proba(X2), 0.5)
+
+
 @parametrize_with_checks([fbjax.WeightedL1(max_iter=3, grid=5), fbjax.WeightedL1("logistic", max_iter=3, grid=5)])
 def test_scikit_learn_estimator_checks(estimator, check):
     """scikit-learn's own API checks (input validation, NotFittedError, clone, pickling, n_features_in_, sparse

@@ -261,6 +261,26 @@ def test_bad_input_errors():
             jax.block_until_ready(jax.jit(lambda lo: solve(FUN, jnp.zeros(4), lower=lo).x)(jnp.array([0.0, jnp.nan, 0, 0])))
 
 
+
+@pytest.mark.parametrize("solve", ["nba", "ntrba", "optax", "sparse_ho_gd"])
+def test_malformed_oracles_are_named(solve):
+    """An oracle of the wrong form fails at trace time with what is wrong, not inside lax.cond."""
+    run = {
+        "nba": fbjax.nba, "ntrba": fbjax.ntrba, "sparse_ho_gd": sparse_ho_gd,
+        "optax": lambda f, x, **kw: fbjax.optax_solve(f, x, optax.sgd(0.1), **kw),
+    }[solve]  # fmt: skip
+    cases = [
+        (jax.grad(quad), {}, r"must return \(value, h\) .*got an array of shape \(4,\)"),
+        (lambda x: (quad(x), x[:3]), {}, r"subgradient must have the shape of x0 \(4,\), got \(3,\)"),
+        (lambda x: (x, x), {}, r"value Phi\(x\) must be a real scalar, got float\d\d\[4\]"),
+        (lambda x, a: ((quad(x), a[:1]), x), {"aux0": jnp.zeros(2)}, "state must keep the structure"),
+        (lambda x, a: (quad(x), x), {"aux0": jnp.zeros(2)}, r"must return \(\(value, aux\), h\)"),
+    ]
+    for fun, kw, match in cases:
+        with pytest.raises(TypeError, match=match):
+            run(fun, jnp.zeros(4), max_iter=3, **kw)
+    assert run(FUN, jnp.zeros(4), max_iter=3).values.shape == (3,)  # a well-formed one still runs
+
 def test_float32_path():
     res = fbjax.ntrba(FUN, jnp.zeros(4, jnp.float32), max_iter=200)
     assert res.best_x.dtype == jnp.float32

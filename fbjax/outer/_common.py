@@ -55,21 +55,48 @@ class OuterResult(eqx.Module):
     best_aux: Any = None
 
 
-def as_oracle(fun: Oracle, stateful: bool):
+def as_oracle(fun: Oracle, stateful: bool, name: str = "oracle"):
     """Uniform ``(x, aux) -> (value, h, aux)``."""
+
+    def pair(out, what):
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            got = f"an array of shape {out.shape}" if hasattr(out, "shape") else type(out).__name__
+            raise TypeError(f"{name}: the oracle must return {what} (jax.value_and_grad(phi"
+                            f"{', has_aux=True' if stateful else ''})), got {got}")
+        return out
+
     if stateful:
 
         def call(x, aux):
-            (value, aux), h = fun(x, aux)
+            value_aux, h = pair(fun(x, aux), "((value, aux), h)")
+            value, aux = pair(value_aux, "((value, aux), h)")
             return value, h, aux
 
     else:
 
         def call(x, aux):
-            value, h = fun(x)
+            value, h = pair(fun(x), "(value, h)")
             return value, h, aux
 
     return call
+
+
+def check_oracle(oracle, x0, aux0, name: str):
+    """The oracle's output at ``x0``, traced only (``jax.eval_shape``), checked: a real scalar ``Phi``,
+    ``h`` of ``x0``'s shape and the state ``aux`` of ``aux0``'s structure, shapes and dtypes (a scan
+    carries it). Returns ``+inf`` in the value's dtype (the initial best value)."""
+    v, h, aux = jax.eval_shape(oracle, x0, aux0)
+    if jnp.shape(v) != () or not jnp.issubdtype(v.dtype, jnp.floating):
+        raise TypeError(f"{name}: the oracle's value Phi(x) must be a real scalar, got {v.dtype}{list(jnp.shape(v))}")
+    if jnp.shape(h) != x0.shape:
+        raise TypeError(f"{name}: the oracle's subgradient must have the shape of x0 {x0.shape}, got {jnp.shape(h)}")
+    want = jax.eval_shape(lambda a: a, aux0)
+    if jax.tree_util.tree_structure(aux) != jax.tree_util.tree_structure(want) or any(
+        (a.shape, a.dtype) != (b.shape, b.dtype) for a, b in zip(jax.tree_util.tree_leaves(aux), jax.tree_util.tree_leaves(want))
+    ):
+        raise TypeError(f"{name}: the oracle's state must keep the structure, shapes and dtypes of aux0: "
+                        f"got {aux}, aux0 is {want}")
+    return jnp.asarray(jnp.inf, v.dtype)
 
 
 def tree_where(pred, on_true, on_false):
@@ -111,12 +138,15 @@ def check_x0(x0, lower, upper):
 
 
 def setup(fun, x0, max_iter, lower, upper, aux0, name):
-    """Validate the common arguments; returns ``(oracle, project, P_X(x0))``."""
+    """Validate the common arguments and the oracle's output (:func:`check_oracle`); returns
+    ``(oracle, project, P_X(x0), inf)`` with ``inf`` the initial best value."""
     x0 = check_x0(x0, lower, upper)
     if not is_count(max_iter):
         raise ValueError(f"{name}: max_iter must be a positive int, got {max_iter!r}")
     project = box(lower, upper)
-    return as_oracle(fun, aux0 is not None), project, eqx.error_if(project(x0), empty_box(lower, upper), f"{name}: {EMPTY_BOX}")
+    oracle = as_oracle(fun, aux0 is not None, name)
+    inf = check_oracle(oracle, x0, aux0, name)
+    return oracle, project, eqx.error_if(project(x0), empty_box(lower, upper), f"{name}: {EMPTY_BOX}"), inf
 
 
 EMPTY_BOX = "the box is empty or not a number: need lower <= upper everywhere"

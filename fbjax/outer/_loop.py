@@ -15,9 +15,7 @@ from fbjax.outer._common import OuterResult, checked, setup, tree_where
 
 
 def first_order_loop(fun, x0, update, state0, *, max_iter, tol, lower, upper, aux0, record_x, name) -> OuterResult:
-    oracle, project, x0 = setup(fun, x0, max_iter, lower, upper, aux0, name)
-    v_shape = jax.eval_shape(oracle, x0, aux0)[0]
-    inf = jnp.asarray(jnp.inf, v_shape.dtype)
+    oracle, project, x0, inf = setup(fun, x0, max_iter, lower, upper, aux0, name)
 
     def body(carry, k):
         x, v_last, gn_last, aux, best_x, best_v, best_aux, done, n_iter, n_evals, state = carry

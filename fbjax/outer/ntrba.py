@@ -68,7 +68,7 @@ def ntrba(
     """
     check_positive(radius=radius)
     tr = trust_region
-    oracle, project, x0 = setup(fun, x0, max_iter, lower, upper, aux0, "fbjax.ntrba")
+    oracle, project, x0, inf = setup(fun, x0, max_iter, lower, upper, aux0, "fbjax.ntrba")
     dtype = x0.dtype
 
     # Step 0 of the scan evaluates the oracle at x0 and the max_iter steps after it are Alg. 3's: one
@@ -100,8 +100,6 @@ def ntrba(
         )  # fmt: skip
         return carry, record
 
-    v_shape = jax.eval_shape(oracle, x0, aux0)[0]
-    inf = jnp.asarray(jnp.inf, v_shape.dtype)
     init = (x0, inf, jnp.zeros_like(x0), aux0, jnp.asarray(radius, dtype), x0, inf, aux0, jnp.asarray(False),
             jnp.asarray(0), jnp.asarray(0))  # fmt: skip
     carry, records = jax.lax.scan(body, init, None, length=max_iter + 1)
