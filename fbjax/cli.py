@@ -19,6 +19,7 @@ this machine, on random weighted-lasso problems of the given sizes (a Markdown t
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -203,6 +204,12 @@ def main(argv=None) -> int:
         args.band or args.start is not None or args.box_lower is not None or args.solver)
     if sweep_flags and (args.name == "exp1" or args.name in STANDALONE):
         parser.error(f"--band, --start, --box-lower and --solver apply to the seed sweeps, not to {args.name}")
+    try:  # before any compiling: a long run must not find out at its end that it cannot write
+        os.makedirs(args.out, exist_ok=True)
+        if not os.access(args.out, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    except OSError as e:
+        parser.error(f"--out {args.out}: cannot create or write that folder ({e.strerror or e})")
     _set_device(args.device)
     if args.command == "bench":
         bench(args.p, args.repeats, args.out)

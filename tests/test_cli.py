@@ -53,6 +53,18 @@ def test_bench_times_forward_and_backward(tmp_path, capsys):
     assert "a problem size must be an integer >= 20, got '5'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [["demo"], ["reproduce", "table3"], ["bench"]])
+def test_an_unwritable_out_folder_is_refused_before_any_work(tmp_path, capsys, command):
+    """``--out`` under a file (it cannot be created) is a usage error naming the folder, not a traceback at
+    the end of a long run."""
+    (tmp_path / "file").write_text("")
+    bad = str(tmp_path / "file" / "out")
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([*command, "--out", bad])
+    assert exit_.value.code == 2
+    assert f"--out {bad}: cannot create or write that folder" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("device", ["cpu", "gpu"])
 def test_device_flag_picks_the_backend(tmp_path, device):
     """``--device`` decides JAX's backend (it was once an environment variable set after JAX had read it, and
