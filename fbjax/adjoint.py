@@ -25,15 +25,23 @@ program's temporary buffer past glibc's mmap threshold, so that every call pays 
 (benchmarks/RESULTS.md).
 A static ``max_support`` replaces the buckets by one gathered bucket of that size (masked CG on
 all ``p`` coordinates if the candidate set overflows it).
+
+CG gets ``k / 2`` steps (``k`` the bucket, or ``p``; ``10 k`` past ``direct_max()``); where it has not
+converged by then, the policy is rerun with Cholesky solves on the candidate set gathered into one
+block of ``min(p, direct_max())`` (``n k^2`` flops: at most about twice the cost of factorising at once). An ill-conditioned
+``[hess F]_{S,S}`` (correlated features, a small ridge) stalls CG above its tolerance: condition
+numbers of 1e4 on supports of a few hundred did (tests/test_hypergradient.py). A candidate set past
+``direct_max()`` (512 on XLA:CPU, 8192 on a GPU) whose CG stalls is an error naming the remedies.
 """
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import lineax as lx
 
-from fbjax._batching import batch_switch
+from fbjax._batching import batch_switch, batch_when
 from fbjax.coderivative import Policy
 from fbjax.fb import A_
 from fbjax.losses import SmoothLoss
@@ -51,12 +59,20 @@ def cholesky_max() -> int:
 
 
 def masked_cg(matvec, m, rhs):
-    """Solve ``[m * matvec(m * v) + (1 - m) * v] = m * rhs`` by CG (lineax); ``m`` in {0, 1}."""
+    """Solve ``[m * matvec(m * v) + (1 - m) * v] = m * rhs`` by CG (lineax); ``m`` in {0, 1}.
+
+    Returns NaN where CG did not reach its tolerance (``eps^0.8``, elementwise) or broke down: a marker
+    that :func:`reduced_adjoint` replaces by an exact solve. CG gets ``k / 2`` steps (``k = len(rhs)``),
+    about the cost of that solve, where ``k <= direct_max()``, and ``10 k`` steps past it."""
     eps = jnp.finfo(rhs.dtype).eps
     struct = jax.eval_shape(lambda v: v, rhs)  # keeps a sharding (under shard_map), as the operator's output has
     op = lx.FunctionLinearOperator(lambda v: m * matvec(m * v) + (1 - m) * v, struct, tags=lx.positive_semidefinite_tag)
     tol = float(eps**0.8)
-    return lx.linear_solve(op, m * rhs, lx.CG(rtol=tol, atol=tol, max_steps=10 * rhs.shape[0])).value
+    k = rhs.shape[0]
+    cg = lx.CG(rtol=tol, atol=tol, max_steps=max(k // 2, 1) if k <= direct_max() else 10 * k)
+    sol = lx.linear_solve(op, m * rhs, cg, throw=False)
+    ok = (sol.result == lx.RESULTS.successful) & jnp.all(jnp.isfinite(sol.value))
+    return jnp.where(ok, sol.value, jnp.nan)
 
 
 def dense_solver(F: SmoothLoss, y, z, candidates, gamma, size: int, cholesky: bool | None = None):
@@ -97,6 +113,43 @@ def cg_solver(F: SmoothLoss, y, z, gamma):
     return lambda sigma: masked_cg(lambda v: gamma * F.hvp(y, v), (sigma != 0).astype(z.dtype), -z)
 
 
+DIRECT_MAX_CPU = 512  # the largest candidate set solved by Cholesky where CG stalls; 1024 put the program's
+# temporary buffer past glibc's mmap threshold at p = 3000 (43 MB), and every call paid page faults
+DIRECT_MAX_GPU = 8192  # past the GPU's Cholesky buckets (1024); a 8192^2 block is 512 MB
+
+
+def direct_max() -> int:
+    """The largest candidate set :func:`reduced_adjoint` solves by Cholesky where CG stalls, on the default
+    backend (``DIRECT_MAX_CPU`` on XLA:CPU, ``DIRECT_MAX_GPU`` elsewhere)."""
+    return DIRECT_MAX_CPU if jax.default_backend() == "cpu" else DIRECT_MAX_GPU
+
+
+CG_FAILED = (
+    "fbjax: the adjoint's conjugate gradients did not converge (an ill-conditioned [hess F]_{S,S}) on a "
+    "candidate set too large for the exact fallback (fbjax.adjoint.direct_max()): raise the lower level's "
+    "ridge l2 or the penalties, or raise fbjax.adjoint.DIRECT_MAX_CPU / DIRECT_MAX_GPU"
+)
+
+
+def _exact_where_cg_stalled(policy, F, y, z, codes, gamma, sigma, q):
+    """``(sigma, q)``, or, where a CG solve did not converge (``q`` not finite), the policy rerun with
+    Cholesky solves on the candidate set gathered into a block of ``min(p, direct_max())``: ``n k^2 +
+    k^3 / 3`` flops, the cost that CG's ``k / 2`` steps stand for. One site after the bucket switch, so
+    a well-conditioned call pays neither its compile nor its memory per bucket. Under ``jax.vmap`` the
+    rerun runs for the batch if a member needs it."""
+    failed = ~jnp.all(jnp.isfinite(q))
+    size = min(z.shape[0], direct_max())
+
+    def rerun(ops):
+        F, y, z, codes, gamma, failed = ops
+        candidates = codes != A_
+        candidates = eqx.error_if(candidates, failed & (jnp.sum(candidates) > size), CG_FAILED)
+        return policy(codes, z, dense_solver(F, y, z, candidates, gamma, size, cholesky=True))
+
+    exact = batch_when(failed, rerun, (F, y, z, codes, gamma, failed))
+    return jax.tree_util.tree_map(lambda e, c: jnp.where(failed, e, c), exact, (sigma, q))
+
+
 def buckets_for(p: int, buckets=None) -> tuple[int, ...]:
     """The gathered buckets ``"auto"`` uses for ``p`` coordinates: every Cholesky size (capped at ``p``)
     and the CG sizes up to ``p / 2``; larger working sets go to masked CG over all ``p`` (at most 2x the
@@ -123,7 +176,7 @@ def reduced_adjoint(
     """Run ``policy`` with reduced adjoint solves; returns ``(sigma, q)`` (Alg. 1, steps 5-11)."""
     p = z.shape[0]
     if method == "cg":
-        return policy(codes, z, cg_solver(F, y, z, gamma))
+        return _exact_where_cg_stalled(policy, F, y, z, codes, gamma, *policy(codes, z, cg_solver(F, y, z, gamma)))
     if method not in ("auto", "dense"):
         raise ValueError(f"adjoint method must be 'auto', 'dense' or 'cg', got {method!r}")
     if max_support is not None:
@@ -151,6 +204,10 @@ def reduced_adjoint(
     candidates = codes != A_
     operands = (F, y, z, codes, candidates, gamma)
     if len(branches) == 1:
-        return branches[0](operands)
-    index = jnp.searchsorted(jnp.asarray(sizes), jnp.sum(candidates))
-    return batch_switch(index, branches, operands)
+        sigma, q = branches[0](operands)
+    else:
+        index = jnp.searchsorted(jnp.asarray(sizes), jnp.sum(candidates))
+        sigma, q = batch_switch(index, branches, operands)
+    if not any(k > cholesky_max() for k in sizes) and not overflow:
+        return sigma, q  # Cholesky only: no CG to finish
+    return _exact_where_cg_stalled(policy, F, y, z, codes, gamma, sigma, q)

@@ -33,7 +33,11 @@ Solve = Callable[[jax.Array], jax.Array]
 
 
 class Policy(Protocol):
-    """``policy(codes, z, solve) -> (sigma, q)``; ``sigma`` must follow Cor. 13's constraints."""
+    """``policy(codes, z, solve) -> (sigma, q)``; ``sigma`` must follow Cor. 13's constraints.
+
+    ``solve`` may return NaN where its conjugate gradients stalled (an ill-conditioned block);
+    :func:`fbjax.adjoint.reduced_adjoint` then reruns the policy with Cholesky solves, so a policy
+    only needs to return the ``q`` it got (and to stop: a comparison with NaN is False)."""
 
     def __call__(self, codes: jax.Array, z: jax.Array, solve: Solve) -> tuple[jax.Array, jax.Array]: ...
 

@@ -133,6 +133,54 @@ def test_auto_bucket_overflow_uses_cg():
     np.testing.assert_allclose(q1, q2, rtol=1e-9, atol=1e-12)
 
 
+def ar1_instance(rho=0.99, n=200, p=300, alpha=3e-3, l2=1e-6, seed=0):
+    """An AR(1)-correlated design with a small ridge: 208 candidates, support 131, cond([hess F]_{S,S}) =
+    1.1e5, where CG cannot reach its tolerance; ``(F, x, y, z, hess)`` with the dense Hessian for the
+    oracle. The adjoint is checked at ``y``, so the lower level is solved to 1e-6 only (fast)."""
+    rng = np.random.default_rng(seed)
+    Z = rng.standard_normal((n, p))
+    A = np.empty((n, p))
+    A[:, 0] = Z[:, 0]
+    for j in range(1, p):
+        A[:, j] = rho * A[:, j - 1] + np.sqrt(1 - rho**2) * Z[:, j]
+    beta = np.zeros(p)
+    beta[::5] = 1.0
+    b = A @ beta + 0.1 * rng.standard_normal(n)
+    A_val = rng.standard_normal((50, p))
+    F = fbjax.LeastSquares(jnp.asarray(A), jnp.asarray(b), l2=l2)
+    x = jnp.full(p, np.log(alpha))
+    sol = fbjax.solve(F, x, tol=1e-6)
+    assert sol.converged
+    z = jax.grad(lambda y: jnp.mean((A_val @ y - A_val @ beta) ** 2))(sol.y)
+    return F, x, sol.y, z, A.T @ A / n + l2 * np.eye(p)
+
+
+def test_stalled_cg_is_finished_by_cholesky(monkeypatch):
+    """On an ill-conditioned working set CG stalls above its tolerance (lineax's max-steps error, before);
+    the policy is then rerun with Cholesky on the gathered candidate set. Every route (the all-p CG that
+    "auto" takes for this candidate set, "cg", "dense"'s gathered CG, a gathered max_support bucket, a
+    vmapped pair) equals the full p x p system of eqs. (23)-(24) with the same selector; the GPU takes its
+    Cholesky bucket of size p. Past direct_max() the stall is an error naming the remedies."""
+    F, x, y, z, hess = ar1_instance()
+    gamma = fbjax.solvers.default_gamma(F)
+    codes = fbjax.partition(*fbjax.forward_map(F, x, y, gamma))
+    assert int(jnp.sum(codes != fbjax.fb.A_)) > 150  # past p / 2: "auto" runs CG over all p on XLA:CPU
+    assert jnp.any(jnp.isnan(fbjax.adjoint.cg_solver(F, y, z, gamma)(coderivative.inactive_selector(codes))))  # stalls
+    policy = coderivative.SignConsistent()
+    for kw in ({}, {"method": "cg"}, {"method": "dense"}, {"max_support": 256}):
+        run = jax.jit(lambda F, y, z, codes: fbjax.adjoint.reduced_adjoint(policy, F, y, z, codes, gamma, **kw))
+        sigma, q = run(F, y, z, codes)
+        want = coderivative.full_system_element(jnp.asarray(hess), z, jnp.zeros_like(z), sigma, gamma, jnp.ones_like(z))
+        np.testing.assert_allclose(gamma * sigma * q, want, rtol=1e-8, atol=1e-10 * float(jnp.max(jnp.abs(want))))
+    qs = jax.vmap(lambda z: run(F, y, z, codes)[1])(jnp.stack([z, 2 * z]))  # the rerun for the batch
+    np.testing.assert_allclose(qs[0], q, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(qs[1], 2 * q, rtol=1e-10, atol=1e-14)
+    if jax.default_backend() == "cpu":
+        monkeypatch.setattr(fbjax.adjoint, "DIRECT_MAX_CPU", 128)
+        with pytest.raises(Exception, match="conjugate gradients did not converge"):
+            jax.block_until_ready(fbjax.adjoint.reduced_adjoint(policy, F, y, z, codes, gamma)[1])
+
+
 @pytest.mark.parametrize("cmax", [128, 1024])  # XLA:CPU's and a GPU's Cholesky limit
 def test_default_buckets_are_one_block_up_to_the_cholesky_limit(monkeypatch, cmax):
     """``p <= cholesky_max()``: one bucket of size p (no switch to compile); above it the ladder, Cholesky
