@@ -51,7 +51,7 @@ def phi(x, **kw):
 grads = {}
 for kw in ({}, {"adjoint": "cg"}, {"adjoint": "dense"}):
     try:
-        grads[str(kw)] = g = jax.grad(lambda x: phi(x, **kw))(x)
+        grads[kw.get("adjoint", "auto")] = g = jax.grad(lambda x: phi(x, **kw))(x)
         print(kw, "||h||", float(jnp.linalg.norm(g)))
     except Exception as e:  # noqa: BLE001 (a probe: report what each route raised)
         msg = str(e)
@@ -60,7 +60,8 @@ for kw in ({}, {"adjoint": "cg"}, {"adjoint": "dense"}):
 if grads:
     gamma = fbjax.solvers.default_gamma(F)
     z = jax.grad(lambda y: jnp.mean((A_val @ y - b_val) ** 2))(sol.y)
-    _, sigma, _ = fbjax.adjoint_selection(F, x, sol.y, z, gamma)
-    want = coderivative.full_system_element(jnp.asarray(A.T @ A / n + l2 * np.eye(p)), z, jnp.zeros(p), sigma, gamma, jnp.exp(x))
-    for name, g in grads.items():
+    hess = jnp.asarray(A.T @ A / n + l2 * np.eye(p))
+    for name, g in grads.items():  # the selector of the same route
+        _, sigma, _ = fbjax.adjoint_selection(F, x, sol.y, z, gamma, adjoint=name)
+        want = coderivative.full_system_element(hess, z, jnp.zeros(p), sigma, gamma, jnp.exp(x))
         print(name, "relative error against the full system:", float(jnp.linalg.norm(g - want) / jnp.linalg.norm(want)))
