@@ -21,14 +21,11 @@ jax.config.update("jax_enable_x64", True)
 
 import fbjax  # noqa: E402
 from fbjax import coderivative  # noqa: E402
+from fbjax.data.synthetic import ar1_design  # noqa: E402
 
 rho, p, n, alpha, l2 = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
 rng = np.random.default_rng(0)
-Z = rng.standard_normal((n, p))
-A = np.empty((n, p))
-A[:, 0] = Z[:, 0]
-for j in range(1, p):
-    A[:, j] = rho * A[:, j - 1] + np.sqrt(1 - rho**2) * Z[:, j]
+A = ar1_design(rng, n, p, rho)
 beta = np.zeros(p)
 beta[::5] = 1.0
 b = A @ beta + 0.1 * rng.standard_normal(n)

@@ -28,10 +28,11 @@ all ``p`` coordinates if the candidate set overflows it).
 
 CG gets ``k / 2`` steps (``k`` the bucket, or ``p``; ``10 k`` past ``direct_max()``); where it has not
 converged by then, the policy is rerun with Cholesky solves on the candidate set gathered into one
-block of ``min(p, direct_max())`` (``n k^2`` flops: at most about twice the cost of factorising at once). An ill-conditioned
-``[hess F]_{S,S}`` (correlated features, a small ridge) stalls CG above its tolerance: condition
-numbers of 1e4 on supports of a few hundred did (tests/test_hypergradient.py). A candidate set past
-``direct_max()`` (512 on XLA:CPU, 8192 on a GPU) whose CG stalls is an error naming the remedies.
+block of ``min(p, direct_max())`` (``n k^2`` flops: at most about twice the cost of factorising at
+once). An ill-conditioned ``[hess F]_{S,S}`` (correlated features, a small ridge) stalls CG above its
+tolerance: condition numbers of 1e4-2e5 on supports of 130-440 did (tests/test_hypergradient.py,
+benchmarks/RESULTS.md). A candidate set past ``direct_max()`` (512 on XLA:CPU, 4096 on a GPU) whose
+CG stalls is an error naming the remedies.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def cg_solver(F: SmoothLoss, y, z, gamma):
 
 DIRECT_MAX_CPU = 512  # the largest candidate set solved by Cholesky where CG stalls; 1024 put the program's
 # temporary buffer past glibc's mmap threshold at p = 3000 (43 MB), and every call paid page faults
-DIRECT_MAX_GPU = 8192  # past the GPU's Cholesky buckets (1024); a 8192^2 block is 512 MB
+DIRECT_MAX_GPU = 4096  # past the GPU's Cholesky buckets (1024); a 4096^2 block is 134 MB per vmapped member
 
 
 def direct_max() -> int:

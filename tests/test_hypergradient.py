@@ -7,6 +7,7 @@ import pytest
 
 import fbjax
 from fbjax import coderivative
+from fbjax.data.synthetic import ar1_design
 from fbjax.fb import B_MINUS, B_PLUS, I_MINUS, I_PLUS
 
 from conftest import hypergrad_parts, is_biactive, make_biactive, margin, random_problem, upper
@@ -138,11 +139,7 @@ def ar1_instance(rho=0.99, n=200, p=300, alpha=3e-3, l2=1e-6, seed=0):
     1.1e5, where CG cannot reach its tolerance; ``(F, x, y, z, hess)`` with the dense Hessian for the
     oracle. The adjoint is checked at ``y``, so the lower level is solved to 1e-6 only (fast)."""
     rng = np.random.default_rng(seed)
-    Z = rng.standard_normal((n, p))
-    A = np.empty((n, p))
-    A[:, 0] = Z[:, 0]
-    for j in range(1, p):
-        A[:, j] = rho * A[:, j - 1] + np.sqrt(1 - rho**2) * Z[:, j]
+    A = ar1_design(rng, n, p, rho)
     beta = np.zeros(p)
     beta[::5] = 1.0
     b = A @ beta + 0.1 * rng.standard_normal(n)

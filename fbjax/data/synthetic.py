@@ -127,6 +127,17 @@ def split(A, b, rng, fractions=(0.6, 0.2), paper_code=False):
     return dict(A_train=A[tr], b_train=b[tr], A_val=A[val], b_val=b[val], A_test=A[te], b_test=b[te])
 
 
+def ar1_design(rng, n: int, p: int, rho: float) -> np.ndarray:
+    """``n x p`` Gaussian design whose columns form an AR(1) chain: unit variance, correlation ``rho^|i-j|``
+    between columns ``i`` and ``j`` (ill-conditioned supports for ``rho`` near 1; the adjoint's CG tests)."""
+    Z = rng.standard_normal((n, p))
+    A = np.empty((n, p))
+    A[:, 0] = Z[:, 0]
+    for j in range(1, p):
+        A[:, j] = rho * A[:, j - 1] + np.sqrt(1 - rho**2) * Z[:, j]
+    return A
+
+
 def _group_sizes(p: int) -> tuple[int, int, int, int]:
     k = max(int(round(0.04 * p)), 5)
     n_noise = p - 3 * k
