@@ -173,7 +173,8 @@ def argmin(
         partition at ``1 / max_j ||A_j||^2 / n`` (``fbjax.experiments.bilevel``).
       adjoint: reduced solve, ``"auto"``, ``"dense"`` (gathered block) or ``"cg"`` (masked CG on all p).
         ``"auto"`` switches over gathered buckets, or uses one of size p where p is at most the backend's
-        Cholesky limit (:func:`fbjax.adjoint.buckets_for`).
+        Cholesky limit (:func:`fbjax.adjoint.buckets_for`). CG that stalls (an ill-conditioned working set) is
+        finished by Cholesky on the gathered candidate set, up to :func:`fbjax.adjoint.direct_max` coordinates.
       max_support: static size of the one gathered bucket for the reduced solve (skips the bucket
         switch of ``"auto"``: compiles faster, runs somewhat faster); larger working sets fall back to CG.
       throw: raise (also under jit) when the solve does not converge; ``False`` returns the last

@@ -261,7 +261,6 @@ def test_bad_input_errors():
             jax.block_until_ready(jax.jit(lambda lo: solve(FUN, jnp.zeros(4), lower=lo).x)(jnp.array([0.0, jnp.nan, 0, 0])))
 
 
-
 @pytest.mark.parametrize("solve", ["nba", "ntrba", "optax", "sparse_ho_gd"])
 def test_malformed_oracles_are_named(solve):
     """An oracle of the wrong form fails at trace time with what is wrong, not inside lax.cond."""
@@ -280,6 +279,7 @@ def test_malformed_oracles_are_named(solve):
         with pytest.raises(TypeError, match=match):
             run(fun, jnp.zeros(4), max_iter=3, **kw)
     assert run(FUN, jnp.zeros(4), max_iter=3).values.shape == (3,)  # a well-formed one still runs
+
 
 def test_float32_path():
     res = fbjax.ntrba(FUN, jnp.zeros(4, jnp.float32), max_iter=200)
