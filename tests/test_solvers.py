@@ -50,6 +50,32 @@ def test_cd_then_fista_finishes_where_coordinate_descent_stops_short(monkeypatch
     np.testing.assert_allclose(both.grad, F.grad(both.y), rtol=1e-12, atol=1e-15)
 
 
+def test_coordinate_descent_stops_at_its_update_budget(monkeypatch):
+    """``max_updates`` counts the coordinates swept: with all 60 coordinates violating at ``y0 = 0`` the
+    first working set is all of them, so a budget of 60 allows one sweep and 61 a second. ``cd_then_fista``
+    gives CD ``CD_EPOCHS * p`` updates and finishes with FISTA from there."""
+    F, _, _, _ = random_problem(3, n=40, p=60)
+    y0, gamma, tol = jnp.zeros(60), fbjax.solvers.default_gamma(F), 1e-10
+    w = 0.01 * jnp.abs(F.grad(y0))
+    assert bool(jnp.all(jnp.abs(F.grad(y0)) > w))  # every coordinate violates: the working set is all 60
+    cd = fbjax.solvers.coordinate_descent
+    assert int(cd(F, w, y0, gamma, tol).num_iter) > 2
+    for budget, sweeps in ((1, 1), (60, 1), (61, 2), (120, 2), (121, 3)):
+        sol = cd(F, w, y0, gamma, tol, max_updates=budget)
+        assert int(sol.num_iter) == sweeps and not bool(sol.converged), budget
+    np.testing.assert_array_equal(cd(F, w, y0, gamma, tol, max_updates=120).y, cd(F, w, y0, gamma, tol, max_iter=2).y)
+
+    monkeypatch.setattr(fbjax.solvers, "CD_EPOCHS", 2)
+    short = cd(F, w, y0, gamma, tol, max_updates=120)
+    rest = fbjax.solvers.fista(F, w, short.y, gamma, tol)
+    both = fbjax.solvers.cd_then_fista(F, w, y0, gamma, tol)
+    assert bool(both.converged) and int(both.num_iter) == 2 + int(rest.num_iter)
+    np.testing.assert_allclose(both.y, rest.y, rtol=1e-13, atol=1e-15)
+    for bad in (0, 2.5, 2**31):
+        with pytest.raises(ValueError, match="max_updates"):
+            cd(F, w, y0, gamma, tol, max_updates=bad)
+
+
 def test_auto_converges_where_coordinate_descent_stalls():
     """Two features of mean 100, no intercept (cond 2e4), a small penalty: on XLA:CPU, CD uses all 5000
     sweeps above ``tol`` (its Anderson test sits at rounding level; whether it stalls depends on the

@@ -5,8 +5,8 @@
   dense linear models).
 
 :func:`solve` validates the inputs, picks the solver (``"auto"``: CD for dense linear models on
-CPU, finished by FISTA where CD stops short of ``tol`` (:func:`cd_then_fista`); FISTA otherwise) and
-returns a :class:`Solution` with the convergence certificate.
+CPU, finished by FISTA where CD does not reach ``tol`` within its work budget (:func:`cd_then_fista`);
+FISTA otherwise) and returns a :class:`Solution` with the convergence certificate.
 """
 
 from __future__ import annotations
@@ -39,16 +39,24 @@ def check_gamma(F: SmoothLoss, gamma):
     return eqx.error_if(gamma, bad, "step gamma must lie in (0, 1/Lambda_F) (Lemma 10); see F.lipschitz")
 
 
-def cd_then_fista(F: LinearModelLoss, w, y0, gamma, tol, **kwargs) -> Solution:
-    """Coordinate descent, finished by FISTA from its last point where it stops short of ``tol``.
+CD_EPOCHS = 150  # the work CD may spend before FISTA takes over, in coordinate updates per feature
 
-    On an ill-conditioned design (e.g. unstandardized features with large means, cond 2e4 for two
-    features) a CD sweep moves ``y`` by about ``R / cond`` and the Anderson extrapolation cannot beat
-    rounding, so CD can use all ``max_iter`` sweeps above ``tol`` where FISTA converges; ``num_iter``
-    adds both solvers' counts. Where CD converges the FISTA branch does not run (under ``vmap``, where
-    ``lax.cond`` runs both branches, it costs one gradient: FISTA's initial residual check).
+
+def cd_then_fista(F: LinearModelLoss, w, y0, gamma, tol, **kwargs) -> Solution:
+    """Coordinate descent, finished by FISTA from its last point where it does not reach ``tol`` within
+    ``CD_EPOCHS * p`` coordinate updates (the sum of the swept working sets' sizes) or its sweeps.
+
+    On a well-conditioned design CD converges within that budget, and on large working sets it is
+    the faster solver. On an ill-conditioned one (correlated features with a small ridge; unstandardized
+    features with large means) a sweep moves ``y`` by about ``R / cond``: CD needs thousands of sweeps
+    over large working sets where FISTA's acceleration needs fewer, cheaper iterations, and near ``tol``
+    the Anderson extrapolation cannot beat rounding. The budget bounds what CD can lose there
+    (benchmarks/RESULTS.md, "solver='auto'"); ``num_iter`` adds both solvers' counts. Where CD
+    converges the FISTA branch does not run (under ``vmap``, where ``lax.cond`` runs both branches, it
+    costs one gradient: FISTA's initial residual check).
     """
-    sol = coordinate_descent(F, w, y0, gamma, tol, **kwargs)
+    updates = min(CD_EPOCHS * w.shape[0], 2**31 - 1)  # an int32 counter
+    sol = coordinate_descent(F, w, y0, gamma, tol, max_updates=updates, **kwargs)
 
     def finish(sol):
         more = fista(F, w, sol.y, gamma, tol, **kwargs)

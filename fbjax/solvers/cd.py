@@ -30,15 +30,18 @@ from fbjax.solvers._common import Solution
 
 def coordinate_descent(
     F: LinearModelLoss, w, y0, gamma, tol, max_iter: int = 5_000, anderson: int = 5, ws_start: int = 100,
-    inner_ratio: float = 0.3,
+    inner_ratio: float = 0.3, max_updates: int | None = None,
 ) -> Solution:
-    """``max_iter`` bounds the sweeps (``Solution.num_iter`` counts them); ``anderson = 0`` switches
-    the extrapolation off."""
+    """``max_iter`` bounds the sweeps (``Solution.num_iter`` counts them), ``max_updates`` the coordinate
+    updates (the sum of the swept working sets' sizes; ``None``: no bound); ``anderson = 0`` switches the
+    extrapolation off."""
     if not isinstance(F, LinearModelLoss) or _checks.is_sparse(F.A):
         raise ValueError(
             "solver='cd' needs a dense linear-model loss (LeastSquares or Logistic with a dense A); "
             "use solver='fista' for BCOO designs or custom losses"
         )
+    if max_updates is not None and not (_checks.is_count(max_updates) and max_updates < 2**31):
+        raise ValueError(f"max_updates must be None or an int in [1, 2**31), got {max_updates!r}")
     A = F.A
     n, p = A.shape
     AT = A.T if F.A_T is None else F.A_T  # rows are columns of A: contiguous access per coordinate
@@ -71,38 +74,42 @@ def coordinate_descent(
         ws = (jnp.argsort(jnp.argsort(-score)) < size) & (score > 0)
         return jnp.nonzero(ws, size=p, fill_value=0)[0], jnp.sum(ws)
 
-    def subproblem(y, t, k, res, g):
+    def within_budget(k, u):  # u + p stays an int32
+        return (k < max_iter) & (True if max_updates is None else u < min(max_updates, 2**31 - 1 - p))
+
+    def subproblem(y, t, k, u, res, g):
         idx, count = working_set(y, g)
         k0 = k
         settled = count == jnp.sum(y != 0)  # no violator off the support: solve to the final tolerance
         inner_tol = jnp.where(settled, 0.25 * tol, jnp.maximum(0.25 * tol, inner_ratio * res))
 
         def cond(s):
-            return (s[2] > inner_tol) & (s[3] < max_iter)
+            return (s[2] > inner_tol) & within_budget(s[3], s[4])
 
         def body(s):
-            y, t, _, k, Y, T = s
+            y, t, _, k, u, Y, T = s
             y, t, dmax = sweep(y, t, idx, count)
             if anderson:
                 m = (k - k0) % anderson + 1  # this sweep's slot in the window; Y[0] holds the window's start
                 Y, T = Y.at[m].set(y), T.at[m].set(t)
                 y, t = jax.lax.cond(m == anderson, extrapolate, lambda y, t, Y, T: (y, t), y, t, Y, T)
                 Y, T = Y.at[0].set(jnp.where(m == anderson, y, Y[0])), T.at[0].set(jnp.where(m == anderson, t, T[0]))
-            return y, t, dmax, k + 1, Y, T
+            return y, t, dmax, k + 1, u + count.astype(u.dtype), Y, T
 
         hist = (jnp.broadcast_to(y, (anderson + 1, p)), jnp.broadcast_to(t, (anderson + 1, n)))
-        y, _, _, k, _, _ = jax.lax.while_loop(cond, body, (y, t, jnp.asarray(jnp.inf, y.dtype), k, *hist))
-        return y, k
+        y, _, _, k, u, _, _ = jax.lax.while_loop(cond, body, (y, t, jnp.asarray(jnp.inf, y.dtype), k, u, *hist))
+        return y, k, u
 
-    def certified(y, k):  # t afresh each round (no drift across rounds); XLA shares A @ y with grad F(y)
-        return (y, A @ y, k, *residual_and_grad(F, w, y, gamma))
+    def certified(y, k, u):  # t afresh each round (no drift across rounds); XLA shares A @ y with grad F(y)
+        return (y, A @ y, k, u, *residual_and_grad(F, w, y, gamma))
 
     def cond(state):
-        _, _, k, res, _ = state
-        return (res > tol) & (k < max_iter)
+        _, _, k, u, res, _ = state
+        return (res > tol) & within_budget(k, u)
 
     def body(state):
         return certified(*subproblem(*state))
 
-    y, _, k, res, g = jax.lax.while_loop(cond, body, certified(y0, jnp.zeros((), jnp.int32)))
+    zero = jnp.zeros((), jnp.int32)
+    y, _, k, _, res, g = jax.lax.while_loop(cond, body, certified(y0, zero, zero))
     return Solution(y, res, k, res <= tol, g)
