@@ -75,6 +75,15 @@ def test_coordinate_descent_stops_at_its_update_budget(monkeypatch):
         with pytest.raises(ValueError, match="max_updates"):
             cd(F, w, y0, gamma, tol, max_updates=bad)
 
+    # under vmap: one member converges within the budget (two violators at y0), the other (w) hands over
+    ws = jnp.stack([jnp.full(60, 0.9 * jnp.sort(jnp.abs(F.grad(y0)))[-3]), w])
+    first = fbjax.solvers.cd_then_fista(F, ws[0], y0, gamma, tol)
+    assert bool(first.converged) and int(first.num_iter) <= 10
+    batch = jax.jit(jax.vmap(lambda w: fbjax.solvers.cd_then_fista(F, w, y0, gamma, tol)))(ws)
+    for i, sol in enumerate((first, both)):
+        assert bool(batch.converged[i]) and int(batch.num_iter[i]) == int(sol.num_iter)
+        np.testing.assert_allclose(batch.y[i], sol.y, rtol=1e-12, atol=1e-14)
+
 
 def test_auto_converges_where_coordinate_descent_stalls():
     """Two features of mean 100, no intercept (cond 2e4), a small penalty: on XLA:CPU, CD uses all 5000
