@@ -62,15 +62,19 @@ def cholesky_max() -> int:
 def masked_cg(matvec, m, rhs):
     """Solve ``[m * matvec(m * v) + (1 - m) * v] = m * rhs`` by CG (lineax); ``m`` in {0, 1}.
 
-    Returns NaN where CG did not reach its tolerance (``eps^0.8``, elementwise) or broke down: a marker
-    that :func:`reduced_adjoint` replaces by an exact solve. CG gets ``k / 2`` steps (``k = len(rhs)``),
-    about the cost of that solve, where ``k <= direct_max()``, and ``10 k`` steps past it."""
+    Returns NaN where CG did not reach its tolerance or broke down: a marker that :func:`reduced_adjoint`
+    replaces by an exact solve. The tolerance is relative, ``|r_i| <= tol (max_j |b_j| + |b_i|)`` with
+    ``tol = eps^0.8`` and ``b = m * rhs`` (an absolute ``atol`` made small right-hand sides, e.g. a
+    validation loss near 0, inaccurate: ``q`` to 4e-3 relative at ``|b| ~ 1e-12``). CG gets ``k / 2``
+    steps (``k = len(rhs)``), about the cost of that solve, where ``k <= direct_max()``, and ``10 k``
+    steps past it."""
     eps = jnp.finfo(rhs.dtype).eps
     struct = jax.eval_shape(lambda v: v, rhs)  # keeps a sharding (under shard_map), as the operator's output has
     op = lx.FunctionLinearOperator(lambda v: m * matvec(m * v) + (1 - m) * v, struct, tags=lx.positive_semidefinite_tag)
     tol = float(eps**0.8)
     k = rhs.shape[0]
-    cg = lx.CG(rtol=tol, atol=tol, max_steps=max(k // 2, 1) if k <= direct_max() else 10 * k)
+    atol = tol * jnp.max(jnp.abs(m * rhs))
+    cg = lx.CG(rtol=tol, atol=atol, max_steps=max(k // 2, 1) if k <= direct_max() else 10 * k)
     sol = lx.linear_solve(op, m * rhs, cg, throw=False)
     ok = (sol.result == lx.RESULTS.successful) & jnp.all(jnp.isfinite(sol.value))
     return jnp.where(ok, sol.value, jnp.nan)

@@ -178,6 +178,31 @@ def test_stalled_cg_is_finished_by_cholesky(monkeypatch):
             jax.block_until_ready(fbjax.adjoint.reduced_adjoint(policy, F, y, z, codes, gamma)[1])
 
 
+def test_cg_adjoint_is_as_accurate_for_small_and_large_upper_gradients():
+    """The adjoint's CG stops on a tolerance relative to its right-hand side, so ``z -> c z`` gives ``c q``
+    to the same relative accuracy for every scale ``c`` (a validation loss near 0 has a small ``z``; an
+    absolute tolerance gave ``q`` to 4e-3 relative at ``c = 1e-12``). Oracle: the selected block solved
+    directly."""
+    rng = np.random.default_rng(0)
+    n, p = 200, 300
+    A = rng.standard_normal((n, p))
+    b = A @ (rng.standard_normal(p) * (rng.random(p) < 0.3)) + 0.1 * rng.standard_normal(n)
+    F = fbjax.LeastSquares(jnp.asarray(A), jnp.asarray(b), l2=0.1)
+    x = jnp.full(p, np.log(0.01))
+    y = fbjax.solve(F, x).y
+    gamma = fbjax.solvers.default_gamma(F)
+    sigma = coderivative.inactive_selector(fbjax.partition(*fbjax.forward_map(F, x, y, gamma)))
+    S = np.flatnonzero(np.asarray(sigma))
+    assert len(S) > 200  # a CG-sized system on every backend's default route
+    z = rng.standard_normal(p)
+    H = float(gamma) * (A[:, S].T @ A[:, S] / n + 0.1 * np.eye(len(S)))
+    want = np.linalg.solve(H, -z[S])
+    for c in (1e-12, 1e-6, 1.0, 1e6):
+        q = fbjax.adjoint.cg_solver(F, y, jnp.asarray(c * z), gamma)(sigma)
+        assert np.max(np.abs(np.asarray(q)[S] / c - want)) <= 1e-11 * np.max(np.abs(want)), c
+        assert not np.any(np.asarray(q)[np.setdiff1d(np.arange(p), S)])
+
+
 @pytest.mark.parametrize("cmax", [128, 1024])  # XLA:CPU's and a GPU's Cholesky limit
 def test_default_buckets_are_one_block_up_to_the_cholesky_limit(monkeypatch, cmax):
     """``p <= cholesky_max()``: one bucket of size p (no switch to compile); above it the ladder, Cholesky
