@@ -30,7 +30,7 @@ jax.config.update("jax_enable_x64", True)
 
 import fbjax  # noqa: E402
 from fbjax.data import calibrated_degenerate  # noqa: E402
-from fbjax.data.synthetic import ar1_design  # noqa: E402
+from fbjax.data.synthetic import ar1_regression  # noqa: E402
 from fbjax.experiments import bilevel  # noqa: E402
 
 VARIANTS = {"budget 150p": 150, "no budget": 2**31}
@@ -57,11 +57,7 @@ def cases(names):
                 return np.concatenate([np.asarray(out["f1"]), np.asarray(out["best_val_loss"])])
             yield f"table3 (0.98, 500, 750) {method}", run
     if "weightedl1" in names:
-        rng = np.random.default_rng(0)
-        X = ar1_design(rng, 400, 600, 0.99)
-        beta = np.zeros(600)
-        beta[::5] = 1.0
-        y = X @ beta + 0.1 * rng.standard_normal(400)
+        X, y, _, _ = ar1_regression(0, 400, 600, 0.99)
         yield "WeightedL1(max_iter=20) AR(1) 0.99, n 400, p 600", lambda: fbjax.WeightedL1(max_iter=20).fit(X, y).alpha_
 
 

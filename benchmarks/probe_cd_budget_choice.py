@@ -20,7 +20,7 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 import fbjax  # noqa: E402
 from fbjax.data import aip_regression, calibrated_degenerate  # noqa: E402
-from fbjax.data.synthetic import ar1_design  # noqa: E402
+from fbjax.data.synthetic import ar1_regression  # noqa: E402
 from fbjax.solvers import coordinate_descent, default_gamma, fista  # noqa: E402
 
 TOL = 1e-10
@@ -43,11 +43,8 @@ def budgeted(epochs):
 
 def designs():
     for rho, l2 in ((0.99, None), (0.99, 1e-6), (0.95, None)):
-        rng = np.random.default_rng(0)
-        A = ar1_design(rng, 400, 600, rho)
-        beta = np.zeros(600)
-        beta[::5] = 1.0
-        yield f"ar1 {rho} l2={l2}", A, A @ beta + 0.1 * rng.standard_normal(400), l2 or 1 / 400
+        A, b, _, _ = ar1_regression(0, 400, 600, rho)
+        yield f"ar1 {rho} l2={l2}", A, b, l2 or 1 / 400
     d = calibrated_degenerate(0, 500, 750, 0.98)
     yield "cal750", d.A_train, d.b_train, d.l2
     d = aip_regression(0, 200, 2000, 20)

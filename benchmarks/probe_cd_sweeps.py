@@ -22,7 +22,7 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 import fbjax  # noqa: E402
 from fbjax.data import aip_regression, calibrated_degenerate, three_group  # noqa: E402
-from fbjax.data.synthetic import ar1_design  # noqa: E402
+from fbjax.data.synthetic import ar1_regression  # noqa: E402
 
 
 def designs():
@@ -36,11 +36,8 @@ def designs():
         d = aip_regression(0, n, m, nz)
         yield f"aip n={n} m={m} nz={nz}", d.A_train, d.b_train, d.l2
     for rho, n, p in ((0.9, 400, 600), (0.99, 400, 600)):
-        rng = np.random.default_rng(0)
-        A = ar1_design(rng, n, p, rho)
-        beta = np.zeros(p)
-        beta[::5] = 1.0
-        yield f"ar1 rho={rho} n={n} p={p}", A, A @ beta + 0.1 * rng.standard_normal(n), 1.0 / n
+        A, b, _, _ = ar1_regression(0, n, p, rho)
+        yield f"ar1 rho={rho} n={n} p={p}", A, b, 1.0 / n
 
 
 def main():

@@ -23,16 +23,10 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 import fbjax  # noqa: E402
 from fbjax import coderivative  # noqa: E402
-from fbjax.data.synthetic import ar1_design  # noqa: E402
+from fbjax.data.synthetic import ar1_regression  # noqa: E402
 
 rho, p, n, alpha, l2 = 0.95, 1000, 700, 3e-3, 1 / 700
-rng = np.random.default_rng(0)  # the draws of probe_ill_conditioned_adjoint.py
-A = ar1_design(rng, n, p, rho)
-beta = np.zeros(p)
-beta[::5] = 1.0
-b = A @ beta + 0.1 * rng.standard_normal(n)
-A_val = rng.standard_normal((50, p))
-b_val = A_val @ beta
+A, b, A_val, b_val = ar1_regression(0, n, p, rho)  # the instance of probe_ill_conditioned_adjoint.py
 F = fbjax.LeastSquares(jnp.asarray(A), jnp.asarray(b), l2=l2)
 x = jnp.full(p, np.log(alpha))
 y = fbjax.solve(F, x).y

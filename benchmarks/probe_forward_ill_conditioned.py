@@ -15,11 +15,10 @@ import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 import fbjax  # noqa: E402
-from fbjax.data.synthetic import ar1_design  # noqa: E402
-rng = np.random.default_rng(0)
+from fbjax.data.synthetic import ar1_regression  # noqa: E402
+
 n, p = 400, 600
-A = ar1_design(rng, n, p, 0.99); beta = np.zeros(p); beta[::5] = 1.0
-b = A @ beta + 0.1 * rng.standard_normal(n)
+A, b, _, _ = ar1_regression(0, n, p, 0.99)
 for l2 in (1e-6, 1 / n):
     F = fbjax.LeastSquares(jnp.asarray(A), jnp.asarray(b), l2=l2)
     x = jnp.full(p, np.log(1e-3))

@@ -21,16 +21,10 @@ jax.config.update("jax_enable_x64", True)
 
 import fbjax  # noqa: E402
 from fbjax import coderivative  # noqa: E402
-from fbjax.data.synthetic import ar1_design  # noqa: E402
+from fbjax.data.synthetic import ar1_regression  # noqa: E402
 
 rho, p, n, alpha, l2 = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
-rng = np.random.default_rng(0)
-A = ar1_design(rng, n, p, rho)
-beta = np.zeros(p)
-beta[::5] = 1.0
-b = A @ beta + 0.1 * rng.standard_normal(n)
-A_val = rng.standard_normal((50, p))
-b_val = A_val @ beta
+A, b, A_val, b_val = ar1_regression(0, n, p, rho)
 F = fbjax.LeastSquares(jnp.asarray(A), jnp.asarray(b), l2=l2)
 x = jnp.full(p, np.log(alpha))
 t0 = time.perf_counter()

@@ -7,7 +7,7 @@ import pytest
 
 import fbjax
 from fbjax import coderivative
-from fbjax.data.synthetic import ar1_design
+from fbjax.data.synthetic import ar1_regression
 from fbjax.fb import B_MINUS, B_PLUS, I_MINUS, I_PLUS
 
 from conftest import hypergrad_parts, is_biactive, make_biactive, margin, random_problem, upper
@@ -138,17 +138,12 @@ def ar1_instance(rho=0.99, n=200, p=300, alpha=3e-3, l2=1e-6, seed=0):
     """An AR(1)-correlated design with a small ridge: 208 candidates, support 131, cond([hess F]_{S,S}) =
     1.1e5, where CG cannot reach its tolerance; ``(F, x, y, z, hess)`` with the dense Hessian for the
     oracle. The adjoint is checked at ``y``, so the lower level is solved to 1e-6 only (fast)."""
-    rng = np.random.default_rng(seed)
-    A = ar1_design(rng, n, p, rho)
-    beta = np.zeros(p)
-    beta[::5] = 1.0
-    b = A @ beta + 0.1 * rng.standard_normal(n)
-    A_val = rng.standard_normal((50, p))
+    A, b, A_val, b_val = ar1_regression(seed, n, p, rho)
     F = fbjax.LeastSquares(jnp.asarray(A), jnp.asarray(b), l2=l2)
     x = jnp.full(p, np.log(alpha))
     sol = fbjax.solve(F, x, tol=1e-6)
     assert sol.converged
-    z = jax.grad(lambda y: jnp.mean((A_val @ y - A_val @ beta) ** 2))(sol.y)
+    z = jax.grad(lambda y: jnp.mean((A_val @ y - b_val) ** 2))(sol.y)
     return F, x, sol.y, z, A.T @ A / n + l2 * np.eye(p)
 
 

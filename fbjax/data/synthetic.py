@@ -138,6 +138,19 @@ def ar1_design(rng, n: int, p: int, rho: float) -> np.ndarray:
     return A
 
 
+def ar1_regression(seed: int, n: int, p: int, rho: float, n_val: int = 50):
+    """A regression on :func:`ar1_design`: every fifth coefficient 1, noise 0.1, and ``n_val`` i.i.d.
+    Gaussian validation rows without noise; ``(A, b, A_val, b_val)``, seeded (the ill-conditioned
+    instances of the adjoint's tests and of the solver and adjoint probes in ``benchmarks/``)."""
+    rng = np.random.default_rng(seed)
+    A = ar1_design(rng, n, p, rho)
+    beta = np.zeros(p)
+    beta[::5] = 1.0
+    b = A @ beta + 0.1 * rng.standard_normal(n)
+    A_val = rng.standard_normal((n_val, p))
+    return A, b, A_val, A_val @ beta
+
+
 def _group_sizes(p: int) -> tuple[int, int, int, int]:
     k = max(int(round(0.04 * p)), 5)
     n_noise = p - 3 * k
