@@ -64,10 +64,9 @@ def masked_cg(matvec, m, rhs):
 
     Returns NaN where CG did not reach its tolerance or broke down: a marker that :func:`reduced_adjoint`
     replaces by an exact solve. The tolerance is relative, ``|r_i| <= tol (max_j |b_j| + |b_i|)`` with
-    ``tol = eps^0.8`` and ``b = m * rhs`` (an absolute ``atol`` made small right-hand sides, e.g. a
-    validation loss near 0, inaccurate: ``q`` to 4e-3 relative at ``|b| ~ 1e-12``). CG gets ``k / 2``
-    steps (``k = len(rhs)``), about the cost of that solve, where ``k <= direct_max()``, and ``10 k``
-    steps past it."""
+    ``tol = eps^0.8`` and ``b = m * rhs``, so that a small right-hand side (a validation loss near 0) is
+    solved as accurately as a large one. CG gets ``k / 2`` steps (``k = len(rhs)``), about the cost of
+    that solve, where ``k <= direct_max()``, and ``10 k`` steps past it."""
     eps = jnp.finfo(rhs.dtype).eps
     struct = jax.eval_shape(lambda v: v, rhs)  # keeps a sharding (under shard_map), as the operator's output has
     op = lx.FunctionLinearOperator(lambda v: m * matvec(m * v) + (1 - m) * v, struct, tags=lx.positive_semidefinite_tag)
