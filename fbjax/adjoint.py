@@ -72,9 +72,9 @@ def masked_cg(matvec, m, rhs):
     op = lx.FunctionLinearOperator(lambda v: m * matvec(m * v) + (1 - m) * v, struct, tags=lx.positive_semidefinite_tag)
     tol = float(eps**0.8)
     k = rhs.shape[0]
-    atol = tol * jnp.max(jnp.abs(m * rhs))
-    cg = lx.CG(rtol=tol, atol=atol, max_steps=max(k // 2, 1) if k <= direct_max() else 10 * k)
-    sol = lx.linear_solve(op, m * rhs, cg, throw=False)
+    b = m * rhs
+    cg = lx.CG(rtol=tol, atol=tol * jnp.max(jnp.abs(b)), max_steps=max(k // 2, 1) if k <= direct_max() else 10 * k)
+    sol = lx.linear_solve(op, b, cg, throw=False)
     ok = (sol.result == lx.RESULTS.successful) & jnp.all(jnp.isfinite(sol.value))
     return jnp.where(ok, sol.value, jnp.nan)
 

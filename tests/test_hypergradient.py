@@ -178,18 +178,16 @@ def test_cg_adjoint_is_as_accurate_for_small_and_large_upper_gradients():
     to the same relative accuracy for every scale ``c`` (a validation loss near 0 has a small ``z``; an
     absolute tolerance gave ``q`` to 4e-3 relative at ``c = 1e-12``). Oracle: the selected block solved
     directly."""
-    rng = np.random.default_rng(0)
     n, p = 200, 300
-    A = rng.standard_normal((n, p))
-    b = A @ (rng.standard_normal(p) * (rng.random(p) < 0.3)) + 0.1 * rng.standard_normal(n)
-    F = fbjax.LeastSquares(jnp.asarray(A), jnp.asarray(b), l2=0.1)
+    F, _, _, _ = random_problem(0, n=n, p=p)  # l2 = 0.1
+    A = np.asarray(F.A)
     x = jnp.full(p, np.log(0.01))
     y = fbjax.solve(F, x).y
     gamma = fbjax.solvers.default_gamma(F)
     sigma = coderivative.inactive_selector(fbjax.partition(*fbjax.forward_map(F, x, y, gamma)))
     S = np.flatnonzero(np.asarray(sigma))
     assert len(S) > 200  # a CG-sized system on every backend's default route
-    z = rng.standard_normal(p)
+    z = np.random.default_rng(0).standard_normal(p)
     H = float(gamma) * (A[:, S].T @ A[:, S] / n + 0.1 * np.eye(len(S)))
     want = np.linalg.solve(H, -z[S])
     for c in (1e-12, 1e-6, 1.0, 1e6):
