@@ -31,8 +31,12 @@ converged by then, the policy is rerun with Cholesky solves on the candidate set
 block of ``min(p, direct_max())`` (``n k^2`` flops: at most about twice the cost of factorising at
 once). An ill-conditioned ``[hess F]_{S,S}`` (correlated features, a small ridge) stalls CG above its
 tolerance: condition numbers of 1e4-2e5 on supports of 130-440 did (tests/test_hypergradient.py,
-benchmarks/RESULTS.md). A candidate set past ``direct_max()`` (512 on XLA:CPU, 4096 on a GPU) whose
-CG stalls is an error naming the remedies.
+benchmarks/RESULTS.md). For a candidate set past ``direct_max()`` (512 on XLA:CPU, 4096 on a GPU) a stalled
+CG iterate is kept where it passes a backward-stability test (:func:`backward_stable`); one that fails it
+there is an error naming the remedies.
+
+A singular ``[hess F]_{S,S}`` (``l2 = 0`` and more selected coordinates than samples) is an error: the
+selection larger than ``F.hess_rank_bound()``, or a non-finite ``q`` (Cholesky's pivots went negative).
 """
 
 from __future__ import annotations
@@ -59,14 +63,20 @@ def cholesky_max() -> int:
     return CHOLESKY_MAX_CPU if jax.default_backend() == "cpu" else CHOLESKY_MAX_GPU
 
 
-def masked_cg(matvec, m, rhs):
-    """Solve ``[m * matvec(m * v) + (1 - m) * v] = m * rhs`` by CG (lineax); ``m`` in {0, 1}.
+def masked_cg(matvec, m, rhs, keep_stalled=False):
+    """Solve ``M v = b`` with ``M v = m * matvec(m * v) + (1 - m) * v`` and ``b = m * rhs`` by CG (lineax);
+    ``m`` in {0, 1}.
 
     Returns NaN where CG did not reach its tolerance or broke down: a marker that :func:`reduced_adjoint`
     replaces by an exact solve. The tolerance is relative, ``|r_i| <= tol (max_j |b_j| + |b_i|)`` with
-    ``tol = eps^0.8`` and ``b = m * rhs``, so that a small right-hand side (a validation loss near 0) is
-    solved as accurately as a large one. CG gets ``k / 2`` steps (``k = len(rhs)``), about the cost of
-    that solve, where ``k <= direct_max()``, and ``10 k`` steps past it."""
+    ``tol = eps^0.8``, so that a small right-hand side (a validation loss near 0) is solved as accurately
+    as a large one. CG gets ``k / 2`` steps (``k = len(rhs)``), about the cost of that solve, where
+    ``k <= direct_max()``, and ``10 k`` steps past it.
+
+    ``keep_stalled`` (a bool, may be traced): also accept a stalled iterate that passes :func:`backward_stable`.
+    :func:`reduced_adjoint` sets it where the candidate set is past ``direct_max()``, so that the exact rerun
+    cannot take over; elsewhere the rerun is faster (each policy round would stall again) and more accurate
+    (``benchmarks/RESULTS.md``)."""
     eps = jnp.finfo(rhs.dtype).eps
     struct = jax.eval_shape(lambda v: v, rhs)  # keeps a sharding (under shard_map), as the operator's output has
     op = lx.FunctionLinearOperator(lambda v: m * matvec(m * v) + (1 - m) * v, struct, tags=lx.positive_semidefinite_tag)
@@ -75,8 +85,32 @@ def masked_cg(matvec, m, rhs):
     b = m * rhs
     cg = lx.CG(rtol=tol, atol=tol * jnp.max(jnp.abs(b)), max_steps=max(k // 2, 1) if k <= direct_max() else 10 * k)
     sol = lx.linear_solve(op, b, cg, throw=False)
-    ok = (sol.result == lx.RESULTS.successful) & jnp.all(jnp.isfinite(sol.value))
-    return jnp.where(ok, sol.value, jnp.nan)
+    q = sol.value
+    ok = (sol.result == lx.RESULTS.successful) & jnp.all(jnp.isfinite(q))
+    if k > direct_max():  # else the candidate set fits the rerun; one more product where CG stalled (vmap: always)
+        keep = lambda q: keep_stalled & backward_stable(op.mv, b, q, tol)  # noqa: E731
+        ok = jax.lax.cond(ok, lambda q: jnp.asarray(True), keep, q)
+    return jnp.where(ok, q, jnp.nan)
+
+
+def backward_stable(mv, b, q, tol):
+    """Whether ``q`` solves ``M q = b`` (``mv = M``, ``||M||_2 <= 1``) to a backward error of ``tol``:
+
+        ||r|| <= tol (||q|| + ||b||)   and   ||r|| <= sqrt(tol) ||b||,    r = b - M q  (the true residual).
+
+    The first test says that ``q`` solves ``(M + E) q = b + f`` with ``||E|| <= tol`` and
+    ``||f|| <= tol ||b||`` (Rigal and Gaches), so ``||q - M^{-1} b|| <= ||r|| / lambda_min(M)``: a Cholesky
+    solve's bound with ``tol`` in place of about ``k eps``. It is the test a stalled CG can pass: its true
+    residual bottoms out near ``eps ||M|| ||q||``, above CG's own ``||r|| <= tol ||b||`` where ``||q|| >>
+    ||b||``. Its answers are less accurate than a direct solve's all the same: 7e-10 and 1.5e-9 relative
+    against 2e-12 and 5e-12 on AR(1) blocks with condition numbers 2e5-5e5 (``benchmarks/RESULTS.md``). The
+    second test rejects iterates that did not reduce the residual: on a singular ``M`` CG's iterates grow
+    without bound, and so does the right-hand side of the first test. The adjoint's ``M`` has ``||M||_2 <=
+    max(1, gamma ||hess F||) <= 1`` for a step ``gamma <= 1 / Lambda_F``; a larger step makes the test
+    stricter."""
+    r = b - mv(q)
+    nr, nq, nb = (jnp.linalg.norm(v) for v in (r, q, b))
+    return (nr <= tol * (nq + nb)) & (nr <= tol**0.5 * nb)
 
 
 def dense_solver(F: SmoothLoss, y, z, candidates, gamma, size: int, cholesky: bool | None = None):
@@ -103,7 +137,7 @@ def dense_solver(F: SmoothLoss, y, z, candidates, gamma, size: int, cholesky: bo
         mv = F.hess_block_matvec(y, idx, count)
 
         def solve_k(m):
-            return masked_cg(lambda v: gamma * mv(v), m.astype(z.dtype), rhs_k)
+            return masked_cg(lambda v: gamma * mv(v), m.astype(z.dtype), rhs_k, count > direct_max())
 
     def solve(sigma):
         m = (sigma[idx] != 0) & valid
@@ -112,9 +146,10 @@ def dense_solver(F: SmoothLoss, y, z, candidates, gamma, size: int, cholesky: bo
     return solve
 
 
-def cg_solver(F: SmoothLoss, y, z, gamma):
-    """``sigma -> q`` through CG on the masked full Hessian operator (matrix-free, ``O(n p)`` per product)."""
-    return lambda sigma: masked_cg(lambda v: gamma * F.hvp(y, v), (sigma != 0).astype(z.dtype), -z)
+def cg_solver(F: SmoothLoss, y, z, gamma, keep_stalled=False):
+    """``sigma -> q`` through CG on the masked full Hessian operator (matrix-free, ``O(n p)`` per product);
+    ``keep_stalled`` as for :func:`masked_cg`."""
+    return lambda sigma: masked_cg(lambda v: gamma * F.hvp(y, v), (sigma != 0).astype(z.dtype), -z, keep_stalled)
 
 
 DIRECT_MAX_CPU = 512  # the largest candidate set solved by Cholesky where CG stalls; 1024 put the program's
@@ -132,6 +167,13 @@ CG_FAILED = (
     "fbjax: the adjoint's conjugate gradients did not converge (an ill-conditioned [hess F]_{S,S}) on a "
     "candidate set too large for the exact fallback (fbjax.adjoint.direct_max()): raise the lower level's "
     "ridge l2 or the penalties, or raise fbjax.adjoint.DIRECT_MAX_CPU / DIRECT_MAX_GPU"
+)
+
+
+Z_NOT_FINITE = "fbjax: the upper-level gradient z = grad_y L(x, y) at y = S(x) is not finite"
+SINGULAR = (
+    "fbjax: the reduced adjoint system gamma [hess F]_{S,S} q_S = -z_S is singular: F is not strongly convex on the selected coordinates S (e.g. l2 = 0 and more of them than "
+    "samples); give the lower level a ridge l2 > 0"
 )
 
 
@@ -177,10 +219,24 @@ def buckets_for(p: int, buckets=None) -> tuple[int, ...]:
 def reduced_adjoint(
     policy: Policy, F: SmoothLoss, y, z, codes, gamma, method: str = "auto", buckets=None, max_support: int | None = None
 ):
-    """Run ``policy`` with reduced adjoint solves; returns ``(sigma, q)`` (Alg. 1, steps 5-11)."""
+    """Run ``policy`` with reduced adjoint solves; returns ``(sigma, q)`` (Alg. 1, steps 5-11).
+
+    Errors (also under jit): a non-finite ``z``; a singular ``[hess F]_{S,S}``, which Assumption 2 (``F``
+    strongly convex) excludes but ``l2 = 0`` allows: ``|S| > F.hess_rank_bound()``, or a non-finite ``q``.
+    A policy may still have chosen ``S`` by the signs of a rounding-level ``q`` in an earlier round, where
+    Cholesky gave a finite answer on a singular block; the element it returns is still Cor. 13's for that
+    ``S``."""
+    z = eqx.error_if(z, ~jnp.all(jnp.isfinite(z)), Z_NOT_FINITE)
+    sigma, q = _reduced_adjoint(policy, F, y, z, codes, gamma, method, buckets, max_support)
+    singular = (jnp.sum(sigma != 0) > F.hess_rank_bound()) | ~jnp.all(jnp.isfinite(q))
+    return sigma, eqx.error_if(q, singular, SINGULAR)
+
+
+def _reduced_adjoint(policy, F, y, z, codes, gamma, method, buckets, max_support):
     p = z.shape[0]
     if method == "cg":
-        return _exact_where_cg_stalled(policy, F, y, z, codes, gamma, *policy(codes, z, cg_solver(F, y, z, gamma)))
+        solver = cg_solver(F, y, z, gamma, jnp.sum(codes != A_) > direct_max())
+        return _exact_where_cg_stalled(policy, F, y, z, codes, gamma, *policy(codes, z, solver))
     if method not in ("auto", "dense"):
         raise ValueError(f"adjoint method must be 'auto', 'dense' or 'cg', got {method!r}")
     if max_support is not None:
@@ -201,8 +257,8 @@ def reduced_adjoint(
         return branch
 
     def cg(ops):
-        F, y, z, codes, _, gamma = ops
-        return policy(codes, z, cg_solver(F, y, z, gamma))
+        F, y, z, codes, candidates, gamma = ops
+        return policy(codes, z, cg_solver(F, y, z, gamma, jnp.sum(candidates) > direct_max()))
 
     branches = [dense(k) for k in sizes] + ([cg] if overflow else [])  # cg: larger than every bucket
     candidates = codes != A_

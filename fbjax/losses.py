@@ -55,6 +55,11 @@ class SmoothLoss(eqx.Module):
         eye = jax.nn.one_hot(idx, self.n_features, dtype=y.dtype)  # (k, p)
         return jax.vmap(lambda e: self.hvp(y, e))(eye)[:, idx]
 
+    def hess_rank_bound(self) -> jax.Array | int:
+        """An upper bound on ``rank hess F(y)`` for every ``y`` (default ``n_features``: none known). A working
+        set ``S`` larger than it has a singular ``[hess F]_{S,S}``."""
+        return self.n_features
+
     def hess_block_matvec(self, y: jax.Array, idx: jax.Array, count=None):
         """``v -> [hess F(y)]_{idx, idx} v`` (default: through the dense block). ``count``, when
         given, says that only ``idx[:count]`` matter: entries past it may be skipped (they are
@@ -166,6 +171,10 @@ class LinearModelLoss(SmoothLoss):
     @property
     def n_features(self) -> int:
         return self.A.shape[1]
+
+    def hess_rank_bound(self):
+        """``n_samples`` without a ridge (``A^T diag(l'') A / n`` has rank at most ``n``), else ``n_features``."""
+        return jnp.where(self.l2 > 0, self.n_features, min(self.n_samples, self.n_features))
 
     def value(self, y):
         return self.value_at(y, self.A @ y)

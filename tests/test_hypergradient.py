@@ -167,10 +167,88 @@ def test_stalled_cg_is_finished_by_cholesky(monkeypatch):
     qs = jax.vmap(lambda z: run(F, y, z, codes)[1])(jnp.stack([z, 2 * z]))  # the rerun for the batch
     np.testing.assert_allclose(qs[0], q, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(qs[1], 2 * q, rtol=1e-10, atol=1e-14)
-    if jax.default_backend() == "cpu":
-        monkeypatch.setattr(fbjax.adjoint, "DIRECT_MAX_CPU", 128)
-        with pytest.raises(Exception, match="conjugate gradients did not converge"):
-            jax.block_until_ready(fbjax.adjoint.reduced_adjoint(policy, F, y, z, codes, gamma)[1])
+    # Past direct_max() (here 128 < p) CG gets 10 p steps, stalls at a true residual about 1e-12 (above its
+    # tolerance: max |q| / max |z| is 1e5) and is kept as backward stable: no exact rerun, the same answer.
+    monkeypatch.setattr(fbjax.adjoint, "DIRECT_MAX_CPU", 128)
+    monkeypatch.setattr(fbjax.adjoint, "DIRECT_MAX_GPU", 128)
+    sigma, q = fbjax.adjoint.reduced_adjoint(policy, F, y, z, codes, gamma)
+    want = coderivative.full_system_element(jnp.asarray(hess), z, jnp.zeros_like(z), sigma, gamma, jnp.ones_like(z))
+    np.testing.assert_allclose(gamma * sigma * q, want, rtol=1e-8, atol=1e-10 * float(jnp.max(jnp.abs(want))))
+    # masked_cg keeps a stalled iterate only where told to (where the candidate set is past direct_max())
+    mv, m = (lambda v: gamma * F.hvp(y, v)), (sigma != 0).astype(z.dtype)
+    assert jnp.all(jnp.isnan(fbjax.adjoint.masked_cg(mv, m, -z, keep_stalled=False)))
+    np.testing.assert_allclose(fbjax.adjoint.masked_cg(mv, m, -z, keep_stalled=True), q, rtol=1e-10, atol=1e-14)
+
+
+def singular_block(n=100, p=300, seed=0):
+    """``l2 = 0`` and every coordinate selected, ``p > n``: ``[hess F]_{S,S}`` has rank ``n < |S|``."""
+    rng = np.random.default_rng(seed)
+    F = fbjax.LeastSquares(jnp.asarray(rng.standard_normal((n, p))), jnp.asarray(rng.standard_normal(n)), l2=0.0)
+    return F, jnp.zeros(p), jnp.asarray(rng.standard_normal(p)), jnp.full(p, I_PLUS), fbjax.solvers.default_gamma(F)
+
+
+def test_singular_block_is_an_error_not_a_nan(monkeypatch):
+    """A rank-deficient ``[hess F]_{S,S}`` (l2 = 0, more selected coordinates than samples) has no adjoint:
+    within direct_max() the exact rerun's Cholesky fails (NaN; |S| = 300 > n too) and the error names the
+    cause (it returned NaN before); past it CG's iterates diverge (|q| about 1e35, its residual 1e19), which the backward-stability
+    test must not accept, and the stall is the error naming direct_max(). A non-finite z is an error too."""
+    policy = coderivative.SignConsistent()
+    F, y, z, codes, gamma = singular_block()
+    with pytest.raises(Exception, match="is singular: F is not strongly convex"):
+        jax.block_until_ready(fbjax.adjoint.reduced_adjoint(policy, F, y, z, codes, gamma))
+    for name in ("DIRECT_MAX_CPU", "DIRECT_MAX_GPU"):
+        monkeypatch.setattr(fbjax.adjoint, name, 128)
+    with pytest.raises(Exception, match="conjugate gradients did not converge"):
+        jax.block_until_ready(fbjax.adjoint.reduced_adjoint(policy, F, y, z, codes, gamma, method="cg"))
+    with pytest.raises(Exception, match="upper-level gradient z"):
+        jax.block_until_ready(fbjax.adjoint.reduced_adjoint(policy, F, y, z.at[3].set(jnp.nan), codes, gamma))
+
+
+def test_a_working_set_past_the_rank_bound_is_an_error_even_where_q_is_finite():
+    """The size test of the singular-block check. Cholesky on a singular block need not fail: rounding can
+    leave its pivots positive and ``q`` finite and meaningless (``max |q|`` 2e17 on a 20 x 100 lasso, in one
+    of 18 cases in each of two runs, not the same case; benchmarks/probe_singular_blocks.py). So a working set larger
+    than ``F.hess_rank_bound()`` is an error whatever the solve gave: here a regular block, finite ``q``, and
+    a loss that declares rank at most 3 while the policy keeps 8 coordinates."""
+
+    class RankThree(fbjax.LeastSquares):
+        def hess_rank_bound(self):
+            return 3
+
+    rng = np.random.default_rng(0)
+    F = RankThree(jnp.asarray(rng.standard_normal((30, 8))), jnp.asarray(rng.standard_normal(30)), l2=0.0)
+    y, z, codes = jnp.ones(8), jnp.asarray(rng.standard_normal(8)), jnp.full(8, I_PLUS)
+    gamma, policy = fbjax.solvers.default_gamma(F), coderivative.SignConsistent()
+    sigma, q = fbjax.adjoint._reduced_adjoint(policy, F, y, z, codes, gamma, "auto", None, None)
+    assert int(jnp.sum(sigma != 0)) == 8 and jnp.all(jnp.isfinite(q))
+    fbjax.adjoint.reduced_adjoint(policy, fbjax.LeastSquares(F.A, F.b, l2=0.0), y, z, codes, gamma)  # bound 8
+    with pytest.raises(Exception, match="is singular: F is not strongly convex"):
+        jax.block_until_ready(fbjax.adjoint.reduced_adjoint(policy, F, y, z, codes, gamma))
+
+
+def test_backward_stable_accepts_a_stalled_iterate_and_rejects_a_diverged_one():
+    """``fbjax.adjoint.backward_stable``'s two residual tests. The diverged iterate of CG on a singular block
+    passes the first (``||r|| <= tol (||q|| + ||b||)``: its ``||q||`` is huge) and fails the second
+    (``||r|| <= sqrt(tol) ||b||``). Where ``||q|| = 7e5 ||b||`` a residual below ``tol ||q||`` passes,
+    though it is far above ``tol ||b||``, and one above ``tol ||q||`` fails."""
+    import lineax as lx
+
+    tol = float(np.finfo(np.float64).eps ** 0.8)
+    F, y, z, _, gamma = singular_block()
+    mv = lambda v: gamma * F.hvp(y, v)  # noqa: E731
+    op = lx.FunctionLinearOperator(mv, jax.eval_shape(lambda v: v, z), tags=lx.positive_semidefinite_tag)
+    diverged = lx.linear_solve(op, -z, lx.CG(rtol=tol, atol=tol, max_steps=300), throw=False).value
+    assert jnp.linalg.norm(diverged) > 1e20 * jnp.linalg.norm(z)
+    assert jnp.linalg.norm(-z - mv(diverged)) <= tol * (jnp.linalg.norm(diverged) + jnp.linalg.norm(z))
+    assert not fbjax.adjoint.backward_stable(mv, -z, diverged, tol)
+
+    d = jnp.array([1.0, 1e-6])  # M = diag(d), ||M|| = 1
+    b = jnp.array([1e-6, 1e-6])
+    q = b / d  # (1e-6, 1)
+    close = q + jnp.array([0.0, 1e-10])  # r = (0, 1e-16)
+    assert jnp.linalg.norm(b - d * close) > tol * jnp.linalg.norm(b)  # CG's own rule would not stop here
+    assert fbjax.adjoint.backward_stable(lambda v: d * v, b, close, tol)
+    assert not fbjax.adjoint.backward_stable(lambda v: d * v, b, q + jnp.array([1e-12, 0.0]), tol)  # r = 1e-12
 
 
 def test_cg_adjoint_is_as_accurate_for_small_and_large_upper_gradients():
