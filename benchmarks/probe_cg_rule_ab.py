@@ -23,7 +23,7 @@ from fbjax.experiments.timing import random_problem  # noqa: E402
 new = adj.masked_cg
 
 
-def old(matvec, m, rhs):
+def old(matvec, m, rhs, keep_stalled=False):  # keep_stalled: session 24, ignored here
     eps = jnp.finfo(rhs.dtype).eps
     struct = jax.eval_shape(lambda v: v, rhs)
     op = lx.FunctionLinearOperator(lambda v: m * matvec(m * v) + (1 - m) * v, struct, tags=lx.positive_semidefinite_tag)

@@ -1,0 +1,80 @@
+"""Singular adjoint blocks (session 24): what Cholesky gives on them, and what ``jax.grad`` gave and gives.
+
+1. Pivot ratios ``min L_ii^2 / max L_jj^2`` of Cholesky factors of rank-deficient Gram blocks (``k`` columns of
+   an AR(1) design on ``k - 1 - t`` samples), in units of eps; NaN where a pivot went negative. Finite ratios
+   of 0.17-5500 eps (float64) and 0.21-240 eps (float32; two runs, sessions 24 and 26) overlap those of
+   full-rank ill-conditioned blocks in float32 (a condition number of 1e5 is 80 eps there): why fbjax tests
+   the working set's size against ``F.hess_rank_bound()`` instead of a pivot threshold.
+2. A 20 x 100 lasso (``l2 = 0``), SC policy, 6 seeds x 3 penalties: the working set's size and condition
+   number and ``max |q|`` as the adjoint computes them (``fbjax.adjoint._reduced_adjoint``, without the
+   checks: what ``jax.grad`` returned before session 24), and whether ``jax.grad`` now raises.
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/probe_singular_blocks.py
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+jax.config.update("jax_enable_x64", True)
+
+import fbjax  # noqa: E402
+from fbjax import adjoint  # noqa: E402
+
+
+def pivots():
+    rng = np.random.default_rng(0)
+    for dt in (np.float64, np.float32):
+        eps = np.finfo(dt).eps
+        for k in (20, 128, 512):
+            for rho in (0.0, 0.9, 0.99):
+                out = []
+                for t in range(5):
+                    n = k - 1 - t
+                    Z = rng.standard_normal((n, k))
+                    X = np.empty_like(Z)
+                    X[:, 0] = Z[:, 0]
+                    for j in range(1, k):
+                        X[:, j] = rho * X[:, j - 1] + np.sqrt(1 - rho**2) * Z[:, j]
+                    H = X.T @ X / n
+                    H = 0.9 * H / np.linalg.eigvalsh(H)[-1]
+                    c, _ = jax.scipy.linalg.cho_factor(jnp.asarray(H, dt))
+                    d = np.asarray(jnp.diagonal(c), np.float64) ** 2
+                    out.append("NaN" if not np.all(np.isfinite(d)) else f"{d.min() / d.max() / eps:.2g}")
+                print(f"{dt.__name__} k={k} rho={rho}: pivot ratio / eps = {', '.join(out)}")
+
+
+def lasso():
+    n, p = 20, 100
+    counts = {"nan before": 0, "finite, singular S before": 0, "raises now": 0}
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        F = fbjax.LeastSquares(rng.standard_normal((n, p)), rng.standard_normal(n), l2=0.0)
+        A_val, b_val = rng.standard_normal((30, p)), rng.standard_normal(30)
+        gamma = fbjax.solvers.default_gamma(F)
+        for alpha in (3e-2, 1e-2, 3e-3):
+            x = jnp.full(p, np.log(alpha))
+            y = fbjax.solve(F, x).y
+            z = jax.grad(lambda y: jnp.mean((A_val @ y - b_val) ** 2))(y)
+            codes = fbjax.partition(*fbjax.forward_map(F, x, y, gamma))
+            policy = fbjax.coderivative.SignConsistent()
+            sigma, q = adjoint._reduced_adjoint(policy, F, y, z, codes, gamma, "auto", None, None)
+            S = np.flatnonzero(np.asarray(sigma))
+            G = np.asarray(F.A)[:, S].T @ np.asarray(F.A)[:, S] / n
+            finite = bool(jnp.all(jnp.isfinite(q)))
+            counts["nan before"] += not finite
+            counts["finite, singular S before"] += finite and len(S) > n
+            row = f"|S| {len(S)}, cond {np.linalg.cond(G):.1e}, max|q| {float(jnp.max(jnp.abs(q))):.1e}"
+            try:
+                jax.block_until_ready(jax.grad(lambda x: jnp.mean((A_val @ fbjax.argmin(F, x) - b_val) ** 2))(x))
+                now = "grad finite"
+            except Exception as e:  # noqa: BLE001
+                now = "raises: " + ("singular" if "singular" in str(e) else str(e)[:80])
+                counts["raises now"] += 1
+            print(f"seed {seed} alpha {alpha}: {row}; jax.grad {now}")
+    print(counts, "of 18")
+
+
+if __name__ == "__main__":
+    pivots()
+    lasso()
