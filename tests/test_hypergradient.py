@@ -229,8 +229,9 @@ def test_a_working_set_past_the_rank_bound_is_an_error_even_where_q_is_finite():
 def test_backward_stable_accepts_a_stalled_iterate_and_rejects_a_diverged_one():
     """``fbjax.adjoint.backward_stable``'s two residual tests. The diverged iterate of CG on a singular block
     passes the first (``||r|| <= tol (||q|| + ||b||)``: its ``||q||`` is huge) and fails the second
-    (``||r|| <= sqrt(tol) ||b||``). Where ``||q|| = 7e5 ||b||`` a residual below ``tol ||q||`` passes,
-    though it is far above ``tol ||b||``, and one above ``tol ||q||`` fails."""
+    (``||r|| <= sqrt(tol) ||b||``). Where ``||q|| >> ||b||`` a residual below ``tol ||q||`` passes, though it
+    is far above ``tol ||b||``, and one above ``tol ||q||`` fails; where ``||q|| = ||b||`` a residual between
+    ``tol ||b||`` and ``sqrt(tol) ||b||`` fails (the first test's work). float64 and float32."""
     import lineax as lx
 
     tol = float(np.finfo(np.float64).eps ** 0.8)
@@ -242,13 +243,17 @@ def test_backward_stable_accepts_a_stalled_iterate_and_rejects_a_diverged_one():
     assert jnp.linalg.norm(-z - mv(diverged)) <= tol * (jnp.linalg.norm(diverged) + jnp.linalg.norm(z))
     assert not fbjax.adjoint.backward_stable(mv, -z, diverged, tol)
 
-    d = jnp.array([1.0, 1e-6])  # M = diag(d), ||M|| = 1
-    b = jnp.array([1e-6, 1e-6])
-    q = b / d  # (1e-6, 1)
-    close = q + jnp.array([0.0, 1e-10])  # r = (0, 1e-16)
-    assert jnp.linalg.norm(b - d * close) > tol * jnp.linalg.norm(b)  # CG's own rule would not stop here
-    assert fbjax.adjoint.backward_stable(lambda v: d * v, b, close, tol)
-    assert not fbjax.adjoint.backward_stable(lambda v: d * v, b, q + jnp.array([1e-12, 0.0]), tol)  # r = 1e-12
+    # M = diag(d), ||M|| = 1, q = b / d = (s, 1); in float64 and float32 (tol = eps^0.8: 3e-13, 3e-6)
+    for dtype, s, dq, bad, rough in ((jnp.float64, 1e-6, 1e-10, 1e-12, 1e-10), (jnp.float32, 1e-3, 1e-4, 1e-5, 1e-4)):
+        tol = float(np.finfo(dtype).eps ** 0.8)
+        d, b = jnp.array([1.0, s], dtype), jnp.array([s, s], dtype)
+        q = b / d
+        close = q + jnp.array([0.0, dq], dtype)  # r = (0, s dq): below tol ||q||, above tol ||b||
+        assert jnp.linalg.norm(b - d * close) > tol * jnp.linalg.norm(b)  # CG's own rule would not stop here
+        assert fbjax.adjoint.backward_stable(lambda v: d * v, b, close, tol)
+        assert not fbjax.adjoint.backward_stable(lambda v: d * v, b, q + jnp.array([bad, 0.0], dtype), tol)  # r = bad
+        one = jnp.ones(2, dtype)  # M = I: the second test alone (r <= sqrt(tol) ||b||) would pass r = rough
+        assert not fbjax.adjoint.backward_stable(lambda v: v, one, one + jnp.array([rough, 0.0], dtype), tol)
 
 
 def test_cg_adjoint_is_as_accurate_for_small_and_large_upper_gradients():
