@@ -6,8 +6,11 @@ past direct_max(), where the rerun cannot take over (before: an error); elsewher
 programs alternate in one process; medians of REPEATS warm calls of ``jax.grad`` of the validation MSE
 through ``fbjax.argmin`` (forward included), and each one's relative error against the full p x p system.
 
-    OPENBLAS_NUM_THREADS=1 python benchmarks/probe_cg_accept_ab.py RHO P N ALPHA L2 REPEATS
+    OPENBLAS_NUM_THREADS=1 python benchmarks/probe_cg_accept_ab.py RHO P N ALPHA L2 REPEATS [restart]
     OPENBLAS_NUM_THREADS=1 python benchmarks/probe_cg_accept_ab.py 0.99 600 400 0.001 1e-6 7
+
+With ``restart`` (session 26), "before" is instead one CG run of ``10 k`` steps past direct_max() (``one_run``
+below, the code of sessions 24-25) against "now", ``fbjax.adjoint.restarted_cg``: up to 5 runs of ``2 k`` steps.
 """
 
 import sys
@@ -15,6 +18,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+import lineax as lx
 import numpy as np
 
 jax.config.update("jax_enable_x64", True)
@@ -25,6 +29,7 @@ from fbjax.data.synthetic import ar1_regression  # noqa: E402
 
 rho, p, n, alpha, l2, repeats = (float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]),
                                  float(sys.argv[5]), int(sys.argv[6]))
+restart = sys.argv[7:] == ["restart"]
 A, b, A_val, b_val = ar1_regression(0, n, p, rho)
 F = fbjax.LeastSquares(jnp.asarray(A), jnp.asarray(b), l2=l2)
 x = jnp.full(p, np.log(alpha))
@@ -39,8 +44,19 @@ def counted(mv, b, q, tol):
     return ok
 
 
+def one_run(op, b, cg, restarts):  # restarted_cg's signature; sessions 24-25: one run of restarts * max_steps
+    return adjoint._cg(op, b, lx.CG(rtol=cg.rtol, atol=cg.atol, max_steps=restarts * cg.max_steps))
+
+
+restarted = adjoint.restarted_cg
+
+
 def program(accept):
-    adjoint.backward_stable = counted if accept else (lambda *a: jnp.asarray(False))
+    if restart:  # accept: restarted (now); else one long run (before); both keep a backward-stable iterate
+        adjoint.backward_stable, adjoint.restarted_cg = counted, (restarted if accept else one_run)
+    else:
+        adjoint.backward_stable = counted if accept else (lambda *a: jnp.asarray(False))
+    stalls.clear()
     jax.clear_caches()  # argmin's backward is a cached jit: trace it again, with this patch
     try:  # traced now, with the patch in place
         t = time.perf_counter()  # compiled ahead of time: immune to the next program's clear_caches
@@ -50,7 +66,7 @@ def program(accept):
         h = jax.block_until_ready(f(x, y0))
         return f, h, compile_s
     finally:
-        adjoint.backward_stable = keep
+        adjoint.backward_stable, adjoint.restarted_cg = keep, restarted
 
 
 gamma = fbjax.solvers.default_gamma(F)
@@ -69,14 +85,16 @@ print(f"rho {rho}, p {p}, n {n}, alpha {alpha}, l2 {l2}: {int(jnp.sum(codes != f
       f"solved directly: {np.max(np.abs(direct - np.asarray(want))) / np.max(np.abs(np.asarray(want))):.1e} "
       "relative error against the full system")
 runs, hs = {}, []
-for name, accept in (("kept as backward stable (now)", True), ("Cholesky rerun (before)", False)):
+names = ("restarted CG (now)", "one run of 10 k steps (before)") if restart else (
+    "kept as backward stable (now)", "Cholesky rerun (before)")
+for name, accept in zip(names, (True, False)):
     try:
         f, h, first = program(accept)
     except Exception as e:  # noqa: BLE001
         print(f"{name}: raised {next((l for l in str(e).splitlines() if 'fbjax:' in l), str(e)[:200])[:160]}")
         continue
-    if accept:
-        print(f"CG solves (k > direct_max()) that stalled in one call: {len(stalls)}; passed backward_stable: "
+    if accept or restart:
+        print(f"{name}: CG solves (k > direct_max()) that stalled in one call: {len(stalls)}; passed backward_stable: "
               f"{sum(stalls)} (kept only where the candidate set is past direct_max())")
     runs[name] = (f, [])
     hs.append(h)

@@ -71,7 +71,7 @@ def masked_cg(matvec, m, rhs, keep_stalled=False):
     replaces by an exact solve. The tolerance is relative, ``|r_i| <= tol (max_j |b_j| + |b_i|)`` with
     ``tol = eps^0.8``, so that a small right-hand side (a validation loss near 0) is solved as accurately
     as a large one. CG gets ``k / 2`` steps (``k = len(rhs)``), about the cost of that solve, where
-    ``k <= direct_max()``, and ``10 k`` steps past it.
+    ``k <= direct_max()``; past it, :func:`restarted_cg` with up to ``RESTARTS`` runs of ``2 k`` steps.
 
     ``keep_stalled`` (a bool, may be traced): also accept a stalled iterate that passes :func:`backward_stable`.
     :func:`reduced_adjoint` sets it where the candidate set is past ``direct_max()``, so that the exact rerun
@@ -83,14 +83,45 @@ def masked_cg(matvec, m, rhs, keep_stalled=False):
     tol = float(eps**0.8)
     k = rhs.shape[0]
     b = m * rhs
-    cg = lx.CG(rtol=tol, atol=tol * jnp.max(jnp.abs(b)), max_steps=max(k // 2, 1) if k <= direct_max() else 10 * k)
-    sol = lx.linear_solve(op, b, cg, throw=False)
-    q = sol.value
-    ok = (sol.result == lx.RESULTS.successful) & jnp.all(jnp.isfinite(q))
-    if k > direct_max():  # else the candidate set fits the rerun; one more product where CG stalled (vmap: always)
-        keep = lambda q: keep_stalled & backward_stable(op.mv, b, q, tol)  # noqa: E731
-        ok = jax.lax.cond(ok, lambda q: jnp.asarray(True), keep, q)
+    if k <= direct_max():  # a stall is finished by the exact rerun
+        q, ok = _cg(op, b, lx.CG(rtol=tol, atol=tol * jnp.max(jnp.abs(b)), max_steps=max(k // 2, 1)))
+        return jnp.where(ok, q, jnp.nan)
+    q, ok = restarted_cg(op, b, lx.CG(rtol=tol, atol=tol * jnp.max(jnp.abs(b)), max_steps=2 * k), RESTARTS)
+    keep = lambda q: keep_stalled & backward_stable(op.mv, b, q, tol)  # noqa: E731
+    ok = jax.lax.cond(ok, lambda q: jnp.asarray(True), keep, q)  # one more product where CG stalled (vmap: always)
     return jnp.where(ok, q, jnp.nan)
+
+
+RESTARTS = 5  # restarted_cg's runs of 2 k steps past direct_max(): at most 10 k CG steps, as before session 26
+
+
+def _cg(op, b, cg, y0=None):
+    """``(v, converged)``: lineax's CG from ``y0`` (default 0); converged: its tolerance met and ``v`` finite."""
+    sol = lx.linear_solve(op, b, cg, throw=False, options={} if y0 is None else {"y0": y0})
+    return sol.value, (sol.result == lx.RESULTS.successful) & jnp.all(jnp.isfinite(sol.value))
+
+
+def restarted_cg(op, b, cg, restarts: int):
+    """CG restarted from its iterate every ``cg.max_steps`` steps, up to ``restarts`` runs; returns
+    ``(v, converged)``, ``v`` the iterate with the smallest true residual ``||b - M v||``.
+
+    Stops where a run meets CG's tolerance or does not lower the true residual (CG has reached the rounding
+    floor of an ill-conditioned ``M``). Each run starts from the true residual, so the iterate does not drift
+    as one long run's can: on an AR(1) block with condition number 5e5 (|S| = 618, ``k = 1200``), one run of
+    ``10 k`` steps ended at 6.7e-10 relative error, after 4.8e-12 at 5000 steps. Runs of ``2 k`` steps: as
+    accurate as one run or more on five of six blocks, 1.7x less on the sixth; runs of ``k`` steps lost 18x
+    there (``benchmarks/RESULTS.md``)."""
+
+    def body(state):
+        i, q, nr, _, _ = state
+        v, ok = _cg(op, b, cg, q)
+        nv = jnp.linalg.norm(b - op.mv(v))
+        better = ok | (nv < nr)
+        return i + 1, jnp.where(better, v, q), jnp.where(better, nv, nr), ok, ~better
+
+    state = (0, jnp.zeros_like(b), jnp.linalg.norm(b), jnp.asarray(False), jnp.asarray(False))
+    _, q, _, ok, _ = jax.lax.while_loop(lambda s: (s[0] < restarts) & ~s[3] & ~s[4], body, state)
+    return q, ok
 
 
 def backward_stable(mv, b, q, tol):
@@ -102,8 +133,8 @@ def backward_stable(mv, b, q, tol):
     ``||f|| <= tol ||b||`` (Rigal and Gaches), so ``||q - M^{-1} b|| <= ||r|| / lambda_min(M)``: a Cholesky
     solve's bound with ``tol`` in place of about ``k eps``. It is the test a stalled CG can pass: its true
     residual bottoms out near ``eps ||M|| ||q||``, above CG's own ``||r|| <= tol ||b||`` where ``||q|| >>
-    ||b||``. Its answers are less accurate than a direct solve's all the same: 7e-10 and 1.5e-9 relative
-    against 2e-12 and 5e-12 on AR(1) blocks with condition numbers 2e5-5e5 (``benchmarks/RESULTS.md``). The
+    ||b||``. On AR(1) blocks with condition numbers 2e5-5e5 the iterates :func:`restarted_cg` kept were as
+    accurate as a direct solve (4.0e-12 against 5.6e-12) or 36x less (5.4e-11 against 1.5e-12; RESULTS.md). The
     second test rejects iterates that did not reduce the residual: on a singular ``M`` CG's iterates grow
     without bound, and so does the right-hand side of the first test. The adjoint's ``M`` has ``||M||_2 <=
     max(1, gamma ||hess F||) <= 1`` for a step ``gamma <= 1 / Lambda_F``; a larger step makes the test

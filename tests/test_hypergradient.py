@@ -167,8 +167,9 @@ def test_stalled_cg_is_finished_by_cholesky(monkeypatch):
     qs = jax.vmap(lambda z: run(F, y, z, codes)[1])(jnp.stack([z, 2 * z]))  # the rerun for the batch
     np.testing.assert_allclose(qs[0], q, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(qs[1], 2 * q, rtol=1e-10, atol=1e-14)
-    # Past direct_max() (here 128 < p) CG gets 10 p steps, stalls at a true residual about 1e-12 (above its
-    # tolerance: max |q| / max |z| is 1e5) and is kept as backward stable: no exact rerun, the same answer.
+    # Past direct_max() (here 128 < p) CG is restarted every 2 p steps (10 p in all), stalls at a true residual
+    # about 1e-11 (above its tolerance: max |q| / max |z| is 1e5) and is kept as backward stable: no exact
+    # rerun, the same answer.
     monkeypatch.setattr(fbjax.adjoint, "DIRECT_MAX_CPU", 128)
     monkeypatch.setattr(fbjax.adjoint, "DIRECT_MAX_GPU", 128)
     sigma, q = fbjax.adjoint.reduced_adjoint(policy, F, y, z, codes, gamma)
@@ -190,8 +191,9 @@ def singular_block(n=100, p=300, seed=0):
 def test_singular_block_is_an_error_not_a_nan(monkeypatch):
     """A rank-deficient ``[hess F]_{S,S}`` (l2 = 0, more selected coordinates than samples) has no adjoint:
     within direct_max() the exact rerun's Cholesky fails (NaN; |S| = 300 > n too) and the error names the
-    cause (it returned NaN before); past it CG's iterates diverge (|q| about 1e35, its residual 1e19), which the backward-stability
-    test must not accept, and the stall is the error naming direct_max(). A non-finite z is an error too."""
+    cause (it returned NaN before); past it CG's iterates diverge (|q| about 1e35 after 300 steps), no iterate
+    may pass the backward-stability test, and the stall is the error naming direct_max(). A non-finite z is an
+    error too."""
     policy = coderivative.SignConsistent()
     F, y, z, codes, gamma = singular_block()
     with pytest.raises(Exception, match="is singular: F is not strongly convex"):
@@ -224,6 +226,39 @@ def test_a_working_set_past_the_rank_bound_is_an_error_even_where_q_is_finite():
     fbjax.adjoint.reduced_adjoint(policy, fbjax.LeastSquares(F.A, F.b, l2=0.0), y, z, codes, gamma)  # bound 8
     with pytest.raises(Exception, match="is singular: F is not strongly convex"):
         jax.block_until_ready(fbjax.adjoint.reduced_adjoint(policy, F, y, z, codes, gamma))
+
+
+def test_restarted_cg_restarts_from_its_iterate_and_keeps_the_best():
+    """``fbjax.adjoint.restarted_cg`` with runs of one CG step is steepest descent with exact line search
+    (``q += (r.r / r.Mr) r``), restarted from the last iterate; it stops at a run that raises the true
+    residual and returns the iterate before it. M = diag(1, 100): from b = (1, 1) two steps lower the residual
+    (1.414, 1.386, 1.359); from b = (1, 0.1) the first step raises it (1.005 to 4.97), so 0 comes back. A
+    well-conditioned system converges to the direct solution."""
+    import lineax as lx
+
+    d = jnp.array([1.0, 100.0])
+    op = lx.TaggedLinearOperator(lx.DiagonalLinearOperator(d), lx.positive_semidefinite_tag)
+    one_step = lx.CG(rtol=1e-14, atol=1e-14, max_steps=1)
+
+    def steepest_descent(b, steps):
+        q = jnp.zeros(2)
+        for _ in range(steps):
+            r = b - d * q
+            q = q + (r @ r) / (r @ (d * r)) * r
+        return q
+
+    b = jnp.array([1.0, 1.0])
+    q, ok = fbjax.adjoint.restarted_cg(op, b, one_step, 2)
+    assert not ok
+    np.testing.assert_allclose(q, steepest_descent(b, 2), rtol=1e-14)
+    assert jnp.linalg.norm(b - d * q) < jnp.linalg.norm(b - d * steepest_descent(b, 1)) < jnp.linalg.norm(b)
+    b = jnp.array([1.0, 0.1])
+    assert jnp.linalg.norm(b - d * steepest_descent(b, 1)) > 4 * jnp.linalg.norm(b)
+    q, ok = fbjax.adjoint.restarted_cg(op, b, one_step, 3)
+    assert not ok and jnp.all(q == 0)
+    q, ok = fbjax.adjoint.restarted_cg(op, b, lx.CG(rtol=1e-12, atol=1e-12, max_steps=2), 3)
+    assert ok
+    np.testing.assert_allclose(q, b / d, rtol=1e-12)
 
 
 def test_backward_stable_accepts_a_stalled_iterate_and_rejects_a_diverged_one():
