@@ -35,7 +35,8 @@ def solves(F, y, z, hess, sigma, name):
     direct = np.zeros(p)
     direct[S] = np.linalg.solve(float(gamma) * hess[np.ix_(S, S)], np.asarray(b)[S])
     cg = lambda steps: lx.CG(rtol=TOL, atol=TOL * jnp.max(jnp.abs(b)), max_steps=steps)  # noqa: E731
-    runs = [(f"restarted, runs of {c} k", lambda b, c=c: adjoint.restarted_cg(op, b, cg(c * p), 10 // c)) for c in (1, 2, 5)]
+    runs = [(f"restarted, runs of {c} k", lambda b, c=c: adjoint.restarted_cg(op, b, cg(c * p), 10 // c))
+            for c in (1, 2, 5)]
     runs.append(("one run of 10 k", lambda b: adjoint._cg(op, b, cg(10 * p))))
     for label, f in runs:
         f = jax.jit(f)
@@ -44,12 +45,13 @@ def solves(F, y, z, hess, sigma, name):
         q, ok = jax.block_until_ready(f(b))
         dt = time.perf_counter() - t
         err = float(jnp.max(jnp.abs(q - direct)) / np.max(np.abs(direct)))
+        stable = bool(adjoint.backward_stable(mv, b, q, TOL))
         print(f"{name}, |S| {len(S)}: {label}: converged {bool(ok)}, rel. error {err:.1e}, ||r|| "
-              f"{float(jnp.linalg.norm(b - mv(q))):.1e}, backward stable {bool(adjoint.backward_stable(mv, b, q, TOL))}, "
-              f"{dt:.2f} s")
+              f"{float(jnp.linalg.norm(b - mv(q))):.1e}, backward stable {stable}, {dt:.2f} s")
 
 
-for rho, n, p, alpha, tol in ((0.99, 200, 300, 3e-3, 1e-6), (0.99, 700, 1000, 5e-4, None), (0.99, 800, 1200, 1e-3, None)):
+DESIGNS = ((0.99, 200, 300, 3e-3, 1e-6), (0.99, 700, 1000, 5e-4, None), (0.99, 800, 1200, 1e-3, None))
+for rho, n, p, alpha, tol in DESIGNS:  # the first: tests/test_hypergradient.py's ar1_instance
     A, b, A_val, b_val = ar1_regression(0, n, p, rho)
     F = fbjax.LeastSquares(jnp.asarray(A), jnp.asarray(b), l2=1e-6)
     x = jnp.full(p, np.log(alpha))

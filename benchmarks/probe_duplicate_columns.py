@@ -37,7 +37,8 @@ def main(seeds=10, n=50, p=20, alpha=0.01):
             g = jax.grad(lambda x: jnp.mean((A_val @ fbjax.argmin(F, x) - b_val) ** 2))(x)
             jax.block_until_ready(g)
             counts["finite"] += 1
-            print(f"{row}; finite, g[3], g[4] = {float(g[3]):.3g}, {float(g[4]):.3g}, max |g| {float(jnp.max(jnp.abs(g))):.3g}")
+            top = float(jnp.max(jnp.abs(g)))
+            print(f"{row}; finite, g[3], g[4] = {float(g[3]):.3g}, {float(g[4]):.3g}, max |g| {top:.3g}")
         except Exception as e:  # noqa: BLE001
             key = "singular error" if "is singular" in str(e) else "other error"
             counts[key] += 1

@@ -31,9 +31,10 @@ converged by then, the policy is rerun with Cholesky solves on the candidate set
 block of ``min(p, direct_max())`` (``n k^2`` flops: at most about twice the cost of factorising at
 once). An ill-conditioned ``[hess F]_{S,S}`` (correlated features, a small ridge) stalls CG above its
 tolerance: condition numbers of 1e4-2e5 on supports of 130-440 did (tests/test_hypergradient.py,
-benchmarks/RESULTS.md). For a candidate set past ``direct_max()`` (512 on XLA:CPU, 4096 on a GPU) a stalled
-CG iterate is kept where it passes a backward-stability test (:func:`backward_stable`); one that fails it
-there is an error naming the remedies.
+benchmarks/RESULTS.md). CG on a block past ``direct_max()`` (512 on XLA:CPU, 4096 on a GPU) is restarted
+from its iterate (:func:`restarted_cg`); for a candidate set past it, a stalled CG iterate is kept where it
+passes a backward-stability test (:func:`backward_stable`), and one that fails it there is an error naming
+the remedies.
 
 A singular ``[hess F]_{S,S}`` (``l2 = 0`` and more selected coordinates than samples) is an error: the
 selection larger than ``F.hess_rank_bound()``, or a non-finite ``q`` (Cholesky's pivots went negative).
@@ -203,8 +204,8 @@ CG_FAILED = (
 
 Z_NOT_FINITE = "fbjax: the upper-level gradient z = grad_y L(x, y) at y = S(x) is not finite"
 SINGULAR = (
-    "fbjax: the reduced adjoint system gamma [hess F]_{S,S} q_S = -z_S is singular: F is not strongly convex on the selected coordinates S (e.g. l2 = 0 and more of them than "
-    "samples); give the lower level a ridge l2 > 0"
+    "fbjax: the reduced adjoint system gamma [hess F]_{S,S} q_S = -z_S is singular: F is not strongly convex "
+    "on the selected coordinates S (e.g. l2 = 0 and more of them than samples); give the lower level a ridge l2 > 0"
 )
 
 
