@@ -228,37 +228,38 @@ def test_a_working_set_past_the_rank_bound_is_an_error_even_where_q_is_finite():
         jax.block_until_ready(fbjax.adjoint.reduced_adjoint(policy, F, y, z, codes, gamma))
 
 
-def test_restarted_cg_restarts_from_its_iterate_and_keeps_the_best():
+@pytest.mark.parametrize("dtype, rtol", [(jnp.float64, 1e-14), (jnp.float32, 1e-6)])
+def test_restarted_cg_restarts_from_its_iterate_and_keeps_the_best(dtype, rtol):
     """``fbjax.adjoint.restarted_cg`` with runs of one CG step is steepest descent with exact line search
     (``q += (r.r / r.Mr) r``), restarted from the last iterate; it stops at a run that raises the true
     residual and returns the iterate before it. M = diag(1, 100): from b = (1, 1) two steps lower the residual
     (1.414, 1.386, 1.359); from b = (1, 0.1) the first step raises it (1.005 to 4.97), so 0 comes back. A
-    well-conditioned system converges to the direct solution."""
+    well-conditioned system converges to the direct solution. float64 and float32."""
     import lineax as lx
 
-    d = jnp.array([1.0, 100.0])
+    d = jnp.array([1.0, 100.0], dtype)
     op = lx.TaggedLinearOperator(lx.DiagonalLinearOperator(d), lx.positive_semidefinite_tag)
-    one_step = lx.CG(rtol=1e-14, atol=1e-14, max_steps=1)
+    one_step = lx.CG(rtol=rtol / 100, atol=rtol / 100, max_steps=1)
 
     def steepest_descent(b, steps):
-        q = jnp.zeros(2)
+        q = jnp.zeros(2, dtype)
         for _ in range(steps):
             r = b - d * q
             q = q + (r @ r) / (r @ (d * r)) * r
         return q
 
-    b = jnp.array([1.0, 1.0])
+    b = jnp.array([1.0, 1.0], dtype)
     q, ok = fbjax.adjoint.restarted_cg(op, b, one_step, 2)
-    assert not ok
-    np.testing.assert_allclose(q, steepest_descent(b, 2), rtol=1e-14)
+    assert not ok and q.dtype == dtype
+    np.testing.assert_allclose(q, steepest_descent(b, 2), rtol=rtol)
     assert jnp.linalg.norm(b - d * q) < jnp.linalg.norm(b - d * steepest_descent(b, 1)) < jnp.linalg.norm(b)
-    b = jnp.array([1.0, 0.1])
+    b = jnp.array([1.0, 0.1], dtype)
     assert jnp.linalg.norm(b - d * steepest_descent(b, 1)) > 4 * jnp.linalg.norm(b)
     q, ok = fbjax.adjoint.restarted_cg(op, b, one_step, 3)
     assert not ok and jnp.all(q == 0)
-    q, ok = fbjax.adjoint.restarted_cg(op, b, lx.CG(rtol=1e-12, atol=1e-12, max_steps=2), 3)
+    q, ok = fbjax.adjoint.restarted_cg(op, b, lx.CG(rtol=rtol, atol=rtol, max_steps=2), 3)
     assert ok
-    np.testing.assert_allclose(q, b / d, rtol=1e-12)
+    np.testing.assert_allclose(q, b / d, rtol=rtol)
 
 
 def test_backward_stable_accepts_a_stalled_iterate_and_rejects_a_diverged_one():
