@@ -84,10 +84,11 @@ def masked_cg(matvec, m, rhs, keep_stalled=False):
     tol = float(eps**0.8)
     k = rhs.shape[0]
     b = m * rhs
+    cg = lx.CG(rtol=tol, atol=tol * jnp.max(jnp.abs(b)), max_steps=max(k // 2, 1) if k <= direct_max() else 2 * k)
     if k <= direct_max():  # a stall is finished by the exact rerun
-        q, ok = _cg(op, b, lx.CG(rtol=tol, atol=tol * jnp.max(jnp.abs(b)), max_steps=max(k // 2, 1)))
+        q, ok = _cg(op, b, cg)
         return jnp.where(ok, q, jnp.nan)
-    q, ok = restarted_cg(op, b, lx.CG(rtol=tol, atol=tol * jnp.max(jnp.abs(b)), max_steps=2 * k), RESTARTS)
+    q, ok = restarted_cg(op, b, cg, RESTARTS)
     keep = lambda q: keep_stalled & backward_stable(op.mv, b, q, tol)  # noqa: E731
     ok = jax.lax.cond(ok, lambda q: jnp.asarray(True), keep, q)  # one more product where CG stalled (vmap: always)
     return jnp.where(ok, q, jnp.nan)
