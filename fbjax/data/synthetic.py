@@ -196,11 +196,11 @@ def calibrated_degenerate(
     return CalibratedDesign(**parts, beta=beta, groups=groups, l2=l2, seed=seed, x0=np.log(alpha), rho=rho)
 
 
-def _solve_float64(A, b, l2, x) -> np.ndarray:
+def _solve_float64(A, b, l2, x, loss=LeastSquares) -> np.ndarray:
     from fbjax.solvers import solve
 
     with jax.enable_x64(True):
-        sol = solve(LeastSquares(jnp.asarray(A), jnp.asarray(b), l2=l2), jnp.asarray(x), tol=1e-12, max_iter=100_000)
+        sol = solve(loss(jnp.asarray(A), jnp.asarray(b), l2=l2), jnp.asarray(x), tol=1e-12, max_iter=100_000)
         if not bool(sol.converged):
             raise RuntimeError(f"calibration solve did not converge (||R||_inf = {float(sol.residual):.2e})")
         return np.asarray(sol.y)
