@@ -6,10 +6,10 @@ by grid search, weighted Sparse-HO (null policy) and NTRBA with the sign-consist
 table (hidden-block subgradient at k = 0, best validation loss, support F1) and a PNG of the
 trajectories. ``fbjax demo --starvation`` adds the k = 0 study over all nine Table 3 configurations.
 
-``fbjax reproduce NAME`` (exp1, table1, table2, table3, aip-regression, aip-classification, exp5-s1): the paper's
-experiments, resumable (``runs.jsonl``), with a Markdown table beside the paper's numbers and PNG figures.
-``exp5-s1`` (Experiment 5, Setting 1) runs on LIBSVM files given as ``--data NAME=PATH`` (the paper's rcv1,
-real-sim, w8a, news20 are downloads); without ``--data`` on scikit-learn's bundled digits as a stand-in.
+``fbjax reproduce NAME`` (exp1, table1, table2, table3, aip-regression, aip-classification, exp5-s1, exp5-s2): the
+paper's experiments, resumable (``runs.jsonl``), with a Markdown table beside the paper's numbers and PNG figures.
+``exp5-s1`` / ``exp5-s2`` (Experiment 5, Settings 1 and 2) run on LIBSVM files given as ``--data NAME=PATH`` (the
+paper's datasets are downloads); without ``--data`` on scikit-learn's bundled digits / breast-cancer data.
 ``hypergrad-compare``: every hypergradient method on one non-degenerate and one degenerate
 instance (error, time, memory vs K or mu; CSV + PNG). ``group-structure``: Frecon et al.'s
 synthetic group-lasso structure learning (ARI, comparison with oracle-group lasso and lasso).
@@ -32,13 +32,14 @@ from fbjax.experiments.demo import demo, demo_instance
 
 # Experiments outside the seed-sweep machinery: modules with run(folder, quick), markdown(result), plot(result, path).
 STANDALONE = {"hypergrad-compare": "hypergrad", "group-structure": "groups"}
-EXPERIMENTS = ["exp1", "table1", "table2", "table3", "aip-regression", "aip-classification", "exp5-s1", *STANDALONE]
+EXPERIMENTS = ["exp1", "table1", "table2", "table3", "aip-regression", "aip-classification", "exp5-s1", "exp5-s2",
+               *STANDALONE]  # fmt: skip
 
 
 def reproduce(
     name: str, out: str, quick: bool = False, seeds=None, how: str = "auto", plot: bool = True, band: str | None = None,
     start: float | str | None = None, box_lower: float | None = None, solver: str | None = None,
-    data: dict | None = None,
+    data: dict | None = None, max_samples: int | None = None,
 ) -> str:
     """Run one of the paper's experiments into ``out/NAME`` (resumable) and return its Markdown."""
     from fbjax.experiments import exp1, report, specs, sweep
@@ -59,7 +60,7 @@ def reproduce(
             md += f"\n![{png}]({png})\n"
     else:
         exp = specs.get(name, quick=quick, seeds=seeds, band=band, start=start, box_lower=box_lower, solver=solver,
-                        data=data)  # fmt: skip
+                        data=data, max_samples=max_samples)  # fmt: skip
         store = sweep.run(exp, folder, how=how)
         md = report.markdown(exp, store, wall_s=time.perf_counter() - t0)
         if plot:
@@ -206,9 +207,12 @@ def main(argv=None) -> int:
                    help="lower-level solver of the seed sweeps (default: the experiment's own, FISTA; 'auto': "
                    "coordinate descent on CPU, FISTA on GPU); use with its own --out")
     r.add_argument("--data", type=_data, action="append", default=None, metavar="NAME=PATH",
-                   help="exp5-s1: a LIBSVM file to build the semi-synthetic design from, named NAME in the report "
-                   "(rcv1, real-sim, w8a, news20 get the paper's numbers beside ours); repeat for several "
-                   "(default: scikit-learn's bundled digits, an offline stand-in)")
+                   help="exp5-s1, exp5-s2: a LIBSVM file, named NAME in the report (exp5-s1 builds its semi-synthetic "
+                   "design from the features: rcv1, real-sim, w8a, news20 get the paper's numbers; exp5-s2 uses the "
+                   "labels: mnist, news20, phishing, rcv1, real-sim); repeat for several (default: scikit-learn's "
+                   "bundled digits / breast-cancer data, offline stand-ins)")
+    r.add_argument("--max-samples", type=_int_at_least(5, "--max-samples"), default=None, metavar="N",
+                   help="exp5-s1, exp5-s2: keep N rows of each dataset, drawn at random (seed 0) before the splits")
     r.add_argument("--no-plot", action="store_true")
     b = sub.add_parser("bench", help="forward and backward time of fbjax.argmin on this machine")
     b.add_argument("--p", type=_int_at_least(20, "a problem size"), nargs="+", default=[300, 3000],
@@ -222,8 +226,8 @@ def main(argv=None) -> int:
         args.band or args.start is not None or args.box_lower is not None or args.solver)
     if sweep_flags and (args.name == "exp1" or args.name in STANDALONE):
         parser.error(f"--band, --start, --box-lower and --solver apply to the seed sweeps, not to {args.name}")
-    if args.command == "reproduce" and args.data and args.name != "exp5-s1":
-        parser.error(f"--data applies to exp5-s1, not to {args.name}")
+    if args.command == "reproduce" and (args.data or args.max_samples) and args.name not in ("exp5-s1", "exp5-s2"):
+        parser.error(f"--data and --max-samples apply to exp5-s1 and exp5-s2, not to {args.name}")
     try:  # before any compiling: a long run must not find out at its end that it cannot write
         os.makedirs(args.out, exist_ok=True)
         if not os.access(args.out, os.W_OK | os.X_OK):
@@ -244,7 +248,7 @@ def main(argv=None) -> int:
         reproduce(
             args.name, args.out, quick=args.quick, seeds=args.seeds, how=args.batch, plot=not args.no_plot,
             band=args.band, start=args.start, box_lower=args.box_lower, solver=args.solver,
-            data=dict(args.data) if args.data else None,
+            data=dict(args.data) if args.data else None, max_samples=args.max_samples,
         )  # fmt: skip
     return 0
 

@@ -30,12 +30,12 @@ design's ``SENTINEL alpha_max`` (the hidden features must be zero after pass 1 w
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import numpy as np
 import scipy.sparse
 from scipy.special import expit
 
+from fbjax.data.real import load
 from fbjax.data.synthetic import SENTINEL, ClassificationDesign, _solve_float64, split
 from fbjax.losses import Logistic
 
@@ -119,25 +119,7 @@ def semi_synthetic(
     return CalibratedClassificationDesign(**parts, beta=beta, groups=groups, l2=l2, seed=seed, x0=np.log(alpha))
 
 
-@functools.lru_cache(maxsize=4)
-def load_matrix(source: str, max_samples: int | None = None):
-    """The real matrix of a Setting-1 run: ``"digits"`` (scikit-learn's bundled 8 x 8 digits, 1797 x 64,
-    intensities scaled to [0, 1]: an offline stand-in, not one of the paper's datasets) or the path of a
-    LIBSVM file (``rcv1_train.binary``, ``real-sim``, ``w8a``, ``news20.binary`` in the paper; its labels are
-    not used). ``max_samples``: keep that many rows, drawn without replacement by ``default_rng(0)``."""
-    if source == "digits":
-        from sklearn.datasets import load_digits
-
-        X = load_digits().data / 16.0  # intensities in [0, 1], as in the LIBSVM copy of MNIST
-    else:
-        from sklearn.datasets import load_svmlight_file
-
-        X = load_svmlight_file(source)[0]
-    if max_samples is not None and X.shape[0] > max_samples:
-        X = X[np.sort(np.random.default_rng(0).choice(X.shape[0], max_samples, replace=False))]
-    return X
-
-
 def semi_synthetic_from(seed: int, source: str, max_samples: int | None = None, **kwargs):
-    """:func:`semi_synthetic` on :func:`load_matrix` ``(source, max_samples)`` (the experiment's generator)."""
-    return semi_synthetic(seed, load_matrix(source, max_samples), **kwargs)
+    """:func:`semi_synthetic` on the features of :func:`fbjax.data.real.load` ``(source, max_samples)`` (a
+    LIBSVM path, or ``"digits"`` offline; the experiment's generator)."""
+    return semi_synthetic(seed, load(source, max_samples)[0], **kwargs)

@@ -1,4 +1,5 @@
-"""Experiment 5, Setting 1: the semi-synthetic design on real columns, and its ``fbjax reproduce`` path."""
+"""Experiment 5: the semi-synthetic design on real columns (Setting 1), real binary tasks (Setting 2), and their
+``fbjax reproduce`` paths."""
 
 import dataclasses
 import json
@@ -12,7 +13,9 @@ import scipy.sparse
 import fbjax
 import fbjax.cli as cli
 from fbjax.data import semi_synthetic
-from fbjax.data.semi_synthetic import correlated_pairs, load_matrix, top_variance_columns
+from fbjax.data import real
+from fbjax.data.real import load, real_binary
+from fbjax.data.semi_synthetic import correlated_pairs, top_variance_columns
 from fbjax.experiments import paper, specs
 
 
@@ -73,7 +76,7 @@ def test_calibration_makes_hidden_features_biactive_and_null_starves(source):
     if source == "planted":
         d = semi_synthetic(0, scipy.sparse.csr_matrix(planted()), n_pairs=3, n_easy=4, n_background=30)
     else:
-        d = semi_synthetic(0, load_matrix("digits", 600))
+        d = semi_synthetic(0, load("digits", 600)[0])
     F, hid = d.lower_level(jnp.float64), d.groups["hid"]
     x0 = jnp.asarray(d.x0)
     sol = fbjax.solve(F, x0, tol=1e-12)
@@ -115,5 +118,60 @@ def test_cli_reproduce_exp5_s1_on_a_libsvm_file(tmp_path, monkeypatch):
     assert all(r["hid_grad_norm_k0"] > 0 for r in rows if r["method"] == "ntrba-sc")
     for argv in (["reproduce", "table3", "--data", f"w8a={path}"], ["reproduce", "exp5-s1", "--data", "w8a"],
                  ["reproduce", "exp5-s1", "--data", f"w8a={tmp_path / 'missing'}"]):  # fmt: skip
+        with pytest.raises(SystemExit):
+            cli.main(argv + ["--out", str(out)])
+
+
+def test_real_binary_splits_and_standardizes_on_the_training_rows(monkeypatch):
+    X, y = load("breast-cancer")
+    d = real_binary(0, "breast-cancer")
+    assert d.model == "logistic" and d.A_train.shape == (341, 30) and d.A_val.shape == (113, 30)
+    assert d.A_test.shape == (115, 30) and d.l2 == 1 / 341 and not np.any(d.beta)
+    perm = np.random.default_rng(0).permutation(569)  # the split: one permutation, part sizes truncated
+    tr, val = np.sort(perm[:341]), np.sort(perm[341:454])
+    mean, std = X[tr].mean(axis=0), X[tr].std(axis=0)
+    np.testing.assert_allclose(d.A_train, (X[tr] - mean) / std, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(d.A_val, (X[val] - mean) / std, rtol=1e-12, atol=1e-12)  # the training rows' stats
+    np.testing.assert_array_equal(d.b_val, np.where(y[val] == 1, 1.0, -1.0))
+    assert not np.array_equal(real_binary(1, "breast-cancer").A_train, d.A_train)
+    with pytest.raises(ValueError, match="2 classes, got 10"):
+        real_binary(0, "digits")
+    monkeypatch.setattr(real, "DENSE_MAX", 1000)
+    with pytest.raises(ValueError, match="max_samples"):
+        real_binary(0, "breast-cancer")
+
+
+def test_cli_reproduce_exp5_s2_on_a_sparse_libsvm_file(tmp_path, monkeypatch):
+    from sklearn.datasets import dump_svmlight_file
+
+    rng = np.random.default_rng(0)
+    X = scipy.sparse.random(150, 12, density=0.5, random_state=1, format="csr")
+    labels = np.where(X @ rng.standard_normal(12) + 0.1 * rng.standard_normal(150) > 0, 3, 7)
+    path = tmp_path / "phishing"
+    dump_svmlight_file(X, labels, str(path))
+    d = real_binary(0, str(path))  # a sparse file is kept as it is (not standardized), densified
+    perm = np.random.default_rng(0).permutation(150)
+    np.testing.assert_allclose(d.A_train, X.toarray()[np.sort(perm[:90])], rtol=1e-15)
+    assert set(np.unique(d.b_train)) == {-1.0, 1.0}
+    full = specs.get("exp5-s2", data={"phishing": str(path)})
+    assert full.settings.start == 0.1 and full.settings.biactive_rtol == 1e-3 and full.seeds == 3
+    assert set(paper.TABLE6) == {"mnist", "news20", "phishing", "rcv1", "real-sim"}
+
+    def tiny(quick, data):
+        exp = specs._exp5_s2(quick, data)
+        return dataclasses.replace(exp, seeds=2, settings=dataclasses.replace(exp.settings, max_iter=3, grid=6))
+
+    monkeypatch.setitem(specs.EXPERIMENTS, "exp5-s2", tiny)
+    out = tmp_path / "out"
+    assert cli.main(["reproduce", "exp5-s2", "--data", f"phishing={path}", "--no-plot", "--out", str(out)]) == 0
+    md = (out / "exp5-s2" / "exp5-s2.md").read_text()
+    (sc,) = [line for line in md.splitlines() if line.startswith("| phishing | NTRBA-SC (ours) |")]
+    assert "0.935 ± 0.002" in sc and "14.706 ± 0.000" in sc  # the paper's phishing row beside ours
+    assert "'scale-free', 0.001 on the scale" in md and "x0 = log(0.1 alpha_max), the paper code's" in md
+    rows = [json.loads(line) for line in (out / "exp5-s2" / "runs.jsonl").read_text().splitlines()]
+    assert len(rows) == 8 and all(0 <= r["cls_f1_test"] <= 1 for r in rows)
+    assert [c.kwargs["max_samples"] for c in specs.get("exp5-s2", max_samples=100).configs] == [100]
+    assert real_binary(0, str(path), 100).A_train.shape == (60, 12)
+    for argv in (["reproduce", "table1", "--max-samples", "100"], ["reproduce", "exp5-s2", "--max-samples", "2"]):
         with pytest.raises(SystemExit):
             cli.main(argv + ["--out", str(out)])
