@@ -169,9 +169,37 @@ def test_cli_reproduce_exp5_s2_on_a_sparse_libsvm_file(tmp_path, monkeypatch):
     assert "0.935 ± 0.002" in sc and "14.706 ± 0.000" in sc  # the paper's phishing row beside ours
     assert "'scale-free', 0.001 on the scale" in md and "x0 = log(0.1 alpha_max), the paper code's" in md
     rows = [json.loads(line) for line in (out / "exp5-s2" / "runs.jsonl").read_text().splitlines()]
-    assert len(rows) == 8 and all(0 <= r["cls_f1_test"] <= 1 for r in rows)
+    assert len(rows) == 10 and all(0 <= r["cls_f1_test"] <= 1 for r in rows)
+    (cv,) = [line for line in md.splitlines() if line.startswith("| phishing | Scalar l1 (5-fold CV")]
+    assert "0.947 ± 0.004" in cv  # the paper's scalar row is the CV one
     assert [c.kwargs["max_samples"] for c in specs.get("exp5-s2", max_samples=100).configs] == [100]
     assert real_binary(0, str(path), 100).A_train.shape == (60, 12)
     for argv in (["reproduce", "table1", "--max-samples", "100"], ["reproduce", "exp5-s2", "--max-samples", "2"]):
         with pytest.raises(SystemExit):
             cli.main(argv + ["--out", str(out)])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_scalar_cv_is_scikit_learns_cross_validated_l1_logistic_regression():
+    """Setting 2's scalar baseline: C by 5-fold stratified accuracy on the training + validation rows, the refit
+    there, predictions with its intercept (scikit-learn's own cross_val_score and predict as the oracle)."""
+    from sklearn.metrics import f1_score as sk_f1
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    from fbjax.experiments.bilevel import Settings, _l1_logistic, run_batch, scalar_cv, stack
+
+    designs = [real_binary(s, "breast-cancer", 200) for s in (0, 1)]
+    Cs = np.logspace(-2, 2, 5)
+    out = scalar_cv(stack(designs), Cs=Cs)
+    for i, d in enumerate(designs):
+        X, y = np.concatenate([d.A_train, d.A_val]), np.concatenate([d.b_train, d.b_val]) > 0
+        acc = [cross_val_score(_l1_logistic(C), X, y, cv=StratifiedKFold(5), scoring="accuracy").mean() for C in Cs]
+        np.testing.assert_allclose(out["values"][i], acc, rtol=1e-12)
+        C = Cs[int(np.argmax(acc))]
+        np.testing.assert_allclose(np.exp(-out["best_x"][i]) / X.shape[0], C, rtol=1e-12)
+        clf = _l1_logistic(C).fit(X, y)  # the refit on training + validation rows, predictions with the intercept
+        assert out["cls_f1_test"][i] == pytest.approx(sk_f1(d.b_test > 0, clf.predict(d.A_test)), abs=1e-12)
+        assert out["nnz"][i] == np.sum(clf.coef_ != 0) and out["accepted"][i] == 0
+    with pytest.raises(ValueError, match="logistic"):
+        run_batch("scalar-cv", Settings(), stack(designs))
+
