@@ -89,6 +89,21 @@ def test_calibration_makes_hidden_features_biactive_and_null_starves(source):
     assert np.all(grads["null"][hid] == 0) and np.linalg.norm(grads["sc"][hid]) > 0
 
 
+def run_tiny(monkeypatch, name, data, out, **generator_kw):
+    """``fbjax reproduce NAME --data DATA`` at 2 seeds, 3 outer iterations and a 6-point grid; its Markdown."""
+    make = specs.EXPERIMENTS[name]
+
+    def tiny(quick, data):
+        exp = make(quick, data)
+        configs = tuple(dataclasses.replace(c, kwargs=dict(c.kwargs, **generator_kw)) for c in exp.configs)
+        settings = dataclasses.replace(exp.settings, max_iter=3, grid=6)
+        return dataclasses.replace(exp, configs=configs, seeds=2, settings=settings)
+
+    monkeypatch.setitem(specs.EXPERIMENTS, name, tiny)
+    assert cli.main(["reproduce", name, "--data", data, "--no-plot", "--out", str(out)]) == 0
+    return (out / name / f"{name}.md").read_text()
+
+
 def test_cli_reproduce_exp5_s1_on_a_libsvm_file(tmp_path, monkeypatch):
     from sklearn.datasets import dump_svmlight_file
 
@@ -101,16 +116,8 @@ def test_cli_reproduce_exp5_s1_on_a_libsvm_file(tmp_path, monkeypatch):
     assert [c.label for c in specs.get("exp5-s1").configs] == ["digits"]
     assert set(paper.TABLE5) == {"rcv1", "real-sim", "w8a", "news20"}
 
-    def tiny(quick, data):
-        exp = specs._exp5_s1(quick, data)
-        configs = tuple(dataclasses.replace(c, kwargs=dict(c.kwargs, n_pairs=3, n_easy=4)) for c in exp.configs)
-        return dataclasses.replace(exp, configs=configs, seeds=2,
-                                   settings=dataclasses.replace(exp.settings, max_iter=3, grid=6))  # fmt: skip
-
-    monkeypatch.setitem(specs.EXPERIMENTS, "exp5-s1", tiny)
     out = tmp_path / "out"
-    assert cli.main(["reproduce", "exp5-s1", "--data", f"w8a={path}", "--no-plot", "--out", str(out)]) == 0
-    md = (out / "exp5-s1" / "exp5-s1.md").read_text()
+    md = run_tiny(monkeypatch, "exp5-s1", f"w8a={path}", out, n_pairs=3, n_easy=4)
     (sc,) = [line for line in md.splitlines() if line.startswith("| w8a | NTRBA-SC (ours) |")]
     assert "0.792 ± 0.079" in sc and "0.667 ± 0.000" in sc  # the paper's w8a row beside ours
     rows = [json.loads(line) for line in (out / "exp5-s1" / "runs.jsonl").read_text().splitlines()]
@@ -157,14 +164,8 @@ def test_cli_reproduce_exp5_s2_on_a_sparse_libsvm_file(tmp_path, monkeypatch):
     assert full.settings.start == 0.1 and full.settings.biactive_rtol == 1e-3 and full.seeds == 3
     assert set(paper.TABLE6) == {"mnist", "news20", "phishing", "rcv1", "real-sim"}
 
-    def tiny(quick, data):
-        exp = specs._exp5_s2(quick, data)
-        return dataclasses.replace(exp, seeds=2, settings=dataclasses.replace(exp.settings, max_iter=3, grid=6))
-
-    monkeypatch.setitem(specs.EXPERIMENTS, "exp5-s2", tiny)
     out = tmp_path / "out"
-    assert cli.main(["reproduce", "exp5-s2", "--data", f"phishing={path}", "--no-plot", "--out", str(out)]) == 0
-    md = (out / "exp5-s2" / "exp5-s2.md").read_text()
+    md = run_tiny(monkeypatch, "exp5-s2", f"phishing={path}", out)
     (sc,) = [line for line in md.splitlines() if line.startswith("| phishing | NTRBA-SC (ours) |")]
     assert "0.935 ± 0.002" in sc and "14.706 ± 0.000" in sc  # the paper's phishing row beside ours
     assert "'scale-free', 0.001 on the scale" in md and "x0 = log(0.1 alpha_max), the paper code's" in md

@@ -104,21 +104,25 @@ def aip_classification(exp, store) -> str:
     return _scalar_vs_weighted_table(exp, store, paper.AIP_F1, "cls_f1_{}", "F1")
 
 
+def _real_data_rows(exp, store, numbers: dict, width: int):
+    """Per (dataset, method) of an Experiment 5 run: ``(dataset, method, paper cells, active features % per seed,
+    block seconds per seed)``; the paper cells are empty where ``numbers`` has no such dataset."""
+    for c in exp.configs:
+        for m in exp.methods:
+            runs = store.select(config=c.label, method=m)
+            active = np.array([100 * r["nnz"] / len(r["best_x"]) for r in runs])
+            wall = np.array([r["block_wall_s"] / exp.seeds for r in runs])
+            yield c.label, m, numbers.get(c.key, {}).get(m, ("",) * width), active, wall
+
+
 def exp5_s1(exp, store) -> str:
     """Table 5's columns beside the paper's (where the dataset is one of its four), and the starvation check."""
     rows = []
-    for c in exp.configs:
-        ref = paper.TABLE5.get(c.key, {})
-        for m in exp.methods:
-            runs = store.select(config=c.label, method=m)
-            p = ref.get(m, ("",) * 5)
-            active = np.array([100 * r["nnz"] / len(r["best_x"]) for r in runs])
-            wall = np.array([r["block_wall_s"] / exp.seeds for r in runs])
-            hid = _col(store, c.label, m, "hid_grad_norm_k0")
-            rows.append([c.label, NAMES[m], "—" if m == "scalar" else _ms(hid, ".2f"),
-                         _ms(_col(store, c.label, m, "hid_recall")), p[0], _ms(active, ".1f"), p[1],
-                         _ms(_col(store, c.label, m, "f1")), p[2], _ms(_col(store, c.label, m, "test_loss")), p[3],
-                         _ms(wall, ".1f"), p[4]])  # fmt: skip
+    for label, m, p, active, wall in _real_data_rows(exp, store, paper.TABLE5, 5):
+        get = lambda metric: _ms(_col(store, label, m, metric))  # noqa: E731
+        hid = "—" if m in SCALAR else _ms(_col(store, label, m, "hid_grad_norm_k0"), ".2f")
+        rows.append([label, NAMES[m], hid, get("hid_recall"), p[0], _ms(active, ".1f"), p[1], get("f1"), p[2],
+                     get("test_loss"), p[3], _ms(wall, ".1f"), p[4]])  # fmt: skip
     head = ["dataset", "method", "‖∂hid Φ‖ k=0", "hidden recall", "paper", "active features %", "paper", "F1",
             "paper", "test log-loss", "paper", "s per run", "paper"]  # fmt: skip
     return (_table(head, rows) + "\n\nF1 is the support F1 against the injected signal; s per run is the block's "
@@ -129,16 +133,10 @@ def exp5_s1(exp, store) -> str:
 def exp5_s2(exp, store) -> str:
     """Table 6's columns beside the paper's (where the dataset is one of its five)."""
     rows = []
-    for c in exp.configs:
-        ref = paper.TABLE6.get(c.key, {})
-        for m in exp.methods:
-            runs = store.select(config=c.label, method=m)
-            p = ref.get(m, ("",) * 3)
-            active = np.array([100 * r["nnz"] / len(r["best_x"]) for r in runs])
-            steps = 1 if m in SCALAR else exp.settings.max_iter
-            per_iter = np.array([r["block_wall_s"] / exp.seeds / steps for r in runs])
-            rows.append([c.label, NAMES[m], _ms(_col(store, c.label, m, "cls_f1_test")), p[0], _ms(active, ".2f"), p[1],
-                         _ms(per_iter, ".3f"), p[2], _ms(_col(store, c.label, m, "best_val_loss"), ".4f")])  # fmt: skip
+    for label, m, p, active, wall in _real_data_rows(exp, store, paper.TABLE6, 3):
+        per_iter = wall / (1 if m in SCALAR else exp.settings.max_iter)
+        rows.append([label, NAMES[m], _ms(_col(store, label, m, "cls_f1_test")), p[0], _ms(active, ".2f"), p[1],
+                     _ms(per_iter, ".3f"), p[2], _ms(_col(store, label, m, "best_val_loss"), ".4f")])  # fmt: skip
     head = ["dataset", "method", "test F1", "paper", "active features %", "paper", "s per iteration", "paper",
             "validation log-loss"]  # fmt: skip
     return (_table(head, rows) + "\n\ns per iteration: the block's wall time (compilation included) over its seeds "
