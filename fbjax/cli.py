@@ -28,6 +28,7 @@ import sys
 import time
 
 from fbjax.experiments.demo import demo, demo_instance
+from fbjax.experiments.specs import DATA_EXPERIMENTS
 
 
 # Experiments outside the seed-sweep machinery: modules with run(folder, quick), markdown(result), plot(result, path).
@@ -226,8 +227,8 @@ def main(argv=None) -> int:
         args.band or args.start is not None or args.box_lower is not None or args.solver)
     if sweep_flags and (args.name == "exp1" or args.name in STANDALONE):
         parser.error(f"--band, --start, --box-lower and --solver apply to the seed sweeps, not to {args.name}")
-    if args.command == "reproduce" and (args.data or args.max_samples) and args.name not in ("exp5-s1", "exp5-s2"):
-        parser.error(f"--data and --max-samples apply to exp5-s1 and exp5-s2, not to {args.name}")
+    if args.command == "reproduce" and (args.data or args.max_samples) and args.name not in DATA_EXPERIMENTS:
+        parser.error(f"--data and --max-samples apply to {' and '.join(DATA_EXPERIMENTS)}, not to {args.name}")
     try:  # before any compiling: a long run must not find out at its end that it cannot write
         os.makedirs(args.out, exist_ok=True)
         if not os.access(args.out, os.W_OK | os.X_OK):

@@ -114,13 +114,17 @@ def _aip_classification(quick: bool) -> Experiment:
     return _scalar_vs_weighted("aip-classification", aip_classification, _aip_configs(rows), settings, quick, 5, note)
 
 
+def _data_configs(sources: dict, quick: bool) -> tuple:
+    """One configuration per dataset (name -> LIBSVM path or stand-in name); quick mode keeps 600 rows."""
+    keep = 600 if quick else None
+    return tuple(Config(name, name, dict(source=path, max_samples=keep)) for name, path in sources.items())
+
+
 def _exp5_s1(quick: bool, data: dict | None = None) -> Experiment:
     """``data``: dataset name -> LIBSVM path; None: the offline stand-in ``digits`` alone. The band is the
     scale-free one: the paper code's ``run_s1.py`` leaves ``ImplicitVariational``'s ``scale_floor`` at its
     default 0 (Tables 2-3 were computed with the legacy floor 1, see ``Settings.band``)."""
-    sources = data or {"digits": "digits"}
-    configs = tuple(Config(name, name, dict(source=path, max_samples=600 if quick else None))
-                    for name, path in sources.items())  # fmt: skip
+    configs = _data_configs(data or {"digits": "digits"}, quick)
     return Experiment(
         "exp5-s1", semi_synthetic_from, configs, ("scalar", "nba-null", "ntrba-null", "ntrba-sc"),
         Settings(max_iter=15 if quick else 60, model="logistic", band="scale-free"), seeds=2 if quick else 5,
@@ -136,9 +140,7 @@ def _exp5_s2(quick: bool, data: dict | None = None) -> Experiment:
     the paper code's ``run_s2.py``: the uniform start ``0.1 alpha_max``, band ``1e-3`` (scale-free), 60
     iterations, 3 splits; its scalar baseline, scikit-learn's 5-fold cross-validated l1 ``LogisticRegression``
     with an intercept (``scalar-cv``), beside the validation grid of the other experiments (``scalar``)."""
-    sources = data or {"breast-cancer": "breast-cancer"}
-    configs = tuple(Config(name, name, dict(source=path, max_samples=600 if quick else None))
-                    for name, path in sources.items())  # fmt: skip
+    configs = _data_configs(data or {"breast-cancer": "breast-cancer"}, quick)
     settings = Settings(max_iter=15 if quick else 60, model="logistic", band="scale-free", biactive_rtol=1e-3,
                         start=0.1)  # fmt: skip
     return Experiment(
