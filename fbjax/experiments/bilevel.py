@@ -26,10 +26,13 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.sparse
+from jax.experimental import sparse as jsparse
 
 import fbjax
 from fbjax.baselines import best_scalar_penalty, sparse_ho_gd
 from fbjax.data.synthetic import MODELS, held_out_loss
+from fbjax.losses import _sq_col_norms
 from fbjax.outer import batch_map
 
 METHODS = ("scalar", "ntrba-sc", "ntrba-null", "nba-sc", "nba-null", "sparse-ho-gd", "scalar-cv")
@@ -37,6 +40,7 @@ SCALAR = ("scalar", "scalar-cv")  # one penalty for every feature: no outer traj
 CV_CS = np.logspace(-4, 4, 30)  # the paper code's C grid of scalar-cv (expes_fb/expe6_real_world/run_s2.py)
 SUPPORT_THRESHOLD = 1e-10
 ARRAYS = ("A_train", "b_train", "A_val", "b_val", "A_test", "b_test", "beta", "x0", "hid")
+DESIGNS = ("A_train", "A_val", "A_test")
 
 
 BANDS = ("published", "scale-free")
@@ -94,15 +98,20 @@ class Settings:
         return jnp.log(alpha_max) + self.box[0], jnp.log(alpha_max) + self.box[1]
 
 
-def stack(designs, x0=None) -> dict:
+def stack(designs, x0=None) -> dict | list:
     """Stack seeds of one configuration into arrays with a leading seed axis.
 
-    ``x0``: per-design start (default: the design's own ``x0``, else ``log(alpha_max / 5)``).
+    ``x0``: per-design start (default: the design's own ``x0``, else ``log(alpha_max / 5)``). Designs whose
+    matrices are SciPy sparse give a list of per-seed dicts instead, the matrices as BCOO with one number of
+    stored entries per split across seeds (:func:`run_batch` then compiles one program and runs the seeds
+    one after another).
     """
-    out = {k: [] for k in ARRAYS}
+    sparse = scipy.sparse.issparse(designs[0].A_train)
+    out = {k: [] for k in ARRAYS if not (sparse and k in DESIGNS)}
     for i, d in enumerate(designs):
         for k in ARRAYS[:7]:
-            out[k].append(getattr(d, k))
+            if k in out:
+                out[k].append(getattr(d, k))
         start = getattr(d, "x0", None) if x0 is None else x0[i]
         out["x0"].append(np.full(d.p, np.log(d.alpha_max / 5)) if start is None else start)
         hid = np.zeros(d.p, bool)
@@ -111,7 +120,20 @@ def stack(designs, x0=None) -> dict:
     out = {k: jnp.asarray(np.stack(v)) for k, v in out.items()}
     out["l2"] = jnp.asarray([d.l2 for d in designs])
     out["alpha_max"] = jnp.asarray([d.alpha_max for d in designs])
-    return out
+    if not sparse:
+        return out
+    nse = {k: max(getattr(d, k).nnz for d in designs) for k in DESIGNS}
+    return [{**{k: v[i] for k, v in out.items()}, **{k: _padded_bcoo(getattr(d, k), nse[k]) for k in DESIGNS}}
+            for i, d in enumerate(designs)]  # fmt: skip
+
+
+def _padded_bcoo(M, nse: int):
+    """SciPy sparse ``M`` as BCOO with ``nse`` stored entries: the extra ones are zeros at ``(0, 0)``."""
+    M = scipy.sparse.coo_matrix(M)
+    pad = nse - M.nnz
+    data = np.concatenate([M.data, np.zeros(pad, M.dtype)])
+    indices = np.concatenate([np.stack([M.row, M.col], axis=1), np.zeros((pad, 2), int)]).astype(np.int32)
+    return jsparse.BCOO((jnp.asarray(data), jnp.asarray(indices)), shape=M.shape)
 
 
 def _f1(est, true):
@@ -135,7 +157,7 @@ def band_kwargs(s: Settings, A, exact: bool = False) -> dict:
     if s.band == "scale-free":
         return dict(biactive_rtol=s.biactive_rtol)
     # "published": sparse_ho/algo/implicit_variational.py, _resolve_gamma and scale_floor=1.0
-    step = 1 / jnp.max(jnp.sum(A**2, axis=0) / A.shape[0])
+    step = 1 / jnp.max(_sq_col_norms(A) / A.shape[0])
     return dict(biactive_rtol=s.biactive_rtol, biactive_floor=1.0, partition_gamma=step)
 
 
@@ -238,11 +260,13 @@ def scalar_cv(data: dict, folds: int = 5, Cs=CV_CS) -> dict:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import StratifiedKFold
 
-    data = jax.device_get(data)
+    seeds = [_numpy(d) for d in data] if isinstance(data, list) else [
+        {k: v[s] for k, v in jax.device_get(data).items()} for s in range(len(data["l2"]))]  # fmt: skip
     out: dict = {}
-    for s in range(len(data["l2"])):
-        X = np.concatenate([data["A_train"][s], data["A_val"][s]])
-        y = np.concatenate([data["b_train"][s], data["b_val"][s]]) > 0
+    for one in seeds:
+        rows = (one["A_train"], one["A_val"])
+        X = scipy.sparse.vstack(rows, format="csr") if scipy.sparse.issparse(rows[0]) else np.concatenate(rows)
+        y = np.concatenate([one["b_train"], one["b_val"]]) > 0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             acc = [np.mean([_l1_logistic(C).fit(X[tr], y[tr]).score(X[va], y[va])
@@ -250,13 +274,13 @@ def scalar_cv(data: dict, folds: int = 5, Cs=CV_CS) -> dict:
             C = Cs[int(np.argmax(acc))]
             clf = _l1_logistic(C).fit(X, y)
         w, w0 = clf.coef_.ravel(), float(clf.intercept_[0])
-        t = {k: data[f"A_{k}"][s] @ w + w0 for k in ("val", "test")}
+        t = {k: one[f"A_{k}"] @ w + w0 for k in ("val", "test")}
         pred = {k: np.where(t[k] >= 0, 1.0, -1.0) for k in t}
-        f1 = {k: float(_f1(pred[k] > 0, data[f"b_{k}"][s] > 0)) for k in t}
+        f1 = {k: float(_f1(pred[k] > 0, one[f"b_{k}"] > 0)) for k in t}
         row = {
-            "best_val_loss": np.mean(np.logaddexp(0.0, -data["b_val"][s] * t["val"])),
-            "f1": float(f1_score(w, data["beta"][s])), "hid_recall": 0.0,
-            "test_loss": np.mean(np.logaddexp(0.0, -data["b_test"][s] * t["test"])),
+            "best_val_loss": np.mean(np.logaddexp(0.0, -one["b_val"] * t["val"])),
+            "f1": float(f1_score(w, one["beta"])), "hid_recall": 0.0,
+            "test_loss": np.mean(np.logaddexp(0.0, -one["b_test"] * t["test"])),
             "cls_f1_val": f1["val"], "cls_f1_test": f1["test"], "hid_grad_norm_k0": 0.0, "grad_norm_k0": 0.0,
             "nnz": float(np.sum(np.abs(w) > SUPPORT_THRESHOLD)), "accepted": 0.0,
             "values": np.asarray(acc), "grad_norms": np.zeros(len(Cs)),
@@ -267,17 +291,34 @@ def scalar_cv(data: dict, folds: int = 5, Cs=CV_CS) -> dict:
     return {k: np.asarray(v) for k, v in out.items()}
 
 
+def _numpy(one: dict) -> dict:
+    """One seed of a sparse :func:`stack` in NumPy, its BCOO matrices as SciPy CSR."""
+    def as_np(v):
+        if isinstance(v, jsparse.BCOO):  # the padding's zeros add nothing
+            return scipy.sparse.coo_matrix((np.asarray(v.data), np.asarray(v.indices).T), shape=v.shape).tocsr()
+        return np.asarray(v)
+
+    return {k: as_np(v) for k, v in one.items()}
+
+
 _COMPILED: dict = {}
 
 
 def run_batch(method: str, settings: Settings, data: dict, how: str = "auto") -> dict:
-    """All seeds of one configuration in one compiled program (``lax.map`` on CPU, ``vmap`` on GPU)."""
+    """All seeds of one configuration in one compiled program (``lax.map`` on CPU, ``vmap`` on GPU; a list of
+    sparse seeds from :func:`stack`: the program of one seed, run for each)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     if method == "scalar-cv":
         if settings.model != "logistic":
             raise ValueError("scalar-cv is a logistic-regression baseline; it needs Settings(model='logistic')")
         return scalar_cv(data)
+    if isinstance(data, list):  # sparse designs (stack): one program, the seeds one after another
+        key = (method, settings, "per seed")
+        if key not in _COMPILED:
+            _COMPILED[key] = jax.jit(lambda one: run_one(method, settings, one))
+        runs = [jax.device_get(_COMPILED[key](one)) for one in data]
+        return {k: np.stack([r[k] for r in runs]) for k in runs[0]}
     key = (method, settings, how)
     if key not in _COMPILED:
         _COMPILED[key] = jax.jit(lambda d: batch_map(lambda one: run_one(method, settings, one), d, how))
