@@ -32,6 +32,7 @@ from jax.experimental import sparse as jsparse
 import fbjax
 from fbjax.baselines import best_scalar_penalty, sparse_ho_gd
 from fbjax.data.synthetic import MODELS, held_out_loss
+from fbjax.estimator import _from_bcoo
 from fbjax.losses import _sq_col_norms
 from fbjax.outer import batch_map
 
@@ -292,13 +293,8 @@ def scalar_cv(data: dict, folds: int = 5, Cs=CV_CS) -> dict:
 
 
 def _numpy(one: dict) -> dict:
-    """One seed of a sparse :func:`stack` in NumPy, its BCOO matrices as SciPy CSR."""
-    def as_np(v):
-        if isinstance(v, jsparse.BCOO):  # the padding's zeros add nothing
-            return scipy.sparse.coo_matrix((np.asarray(v.data), np.asarray(v.indices).T), shape=v.shape).tocsr()
-        return np.asarray(v)
-
-    return {k: as_np(v) for k, v in one.items()}
+    """One seed of a sparse :func:`stack` in NumPy, its BCOO matrices as SciPy CSR (the padding's zeros add nothing)."""
+    return {k: _from_bcoo(v, k) if isinstance(v, jsparse.BCOO) else np.asarray(v) for k, v in one.items()}
 
 
 _COMPILED: dict = {}

@@ -75,11 +75,9 @@ def run(exp, out: str, how: str = "auto", progress: bool = True) -> RunStore:
             cache[config.label] = stack(designs)
         data = cache[config.label]
         if exp.settings.start == "scalar" and method != "scalar" and store.has(config.label, "scalar", seeds):
-            if isinstance(data, list):  # sparse designs: one dict per seed (bilevel.stack)
-                xs = scalar_starts(store, config.label, seeds, data[0]["x0"].dtype)
-                data = [dict(one, x_scalar=x) for one, x in zip(data, xs)]
-            else:
-                data = dict(data, x_scalar=scalar_starts(store, config.label, seeds, data["x0"].dtype))
+            per_seed = isinstance(data, list)  # sparse designs: one dict per seed (bilevel.stack)
+            xs = scalar_starts(store, config.label, seeds, (data[0] if per_seed else data)["x0"].dtype)
+            data = [dict(one, x_scalar=x) for one, x in zip(data, xs)] if per_seed else dict(data, x_scalar=xs)
         t0 = time.perf_counter()
         res = run_batch(method, exp.settings, data, how)
         wall = time.perf_counter() - t0
