@@ -13,7 +13,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import fbjax
 from fbjax.baselines.grid import log_grid
-from fbjax.data import aip_classification, calibrated_degenerate
+from fbjax.data import aip_classification, aip_regression, calibrated_degenerate
 
 
 def val_mse(d, w):
@@ -56,6 +56,28 @@ def test_squared_loss_learns_from_the_grids_best_penalty():
     np.testing.assert_allclose(pred, d.A_test @ np.asarray(est.coef_), rtol=1e-12)
     r2 = 1 - np.sum((d.b_test - pred) ** 2) / np.sum((d.b_test - d.b_test.mean()) ** 2)
     assert est.score(d.A_test, d.b_test) == pytest.approx(r2, rel=1e-12)
+
+
+def test_box_lower_keeps_the_grid_inside_the_box():
+    """With ``box_lower`` the start grid ends at the box's lower end, so the outer run starts at the best
+    scalar penalty inside the box (not a clipped one) and ends no higher. The design's best over the
+    whole grid lies below the box: the low-noise AIP design with 20 of 30 coefficients nonzero."""
+    d = aip_regression(0, 40, 30, 20, snr=100.0)
+    lower, grid = -3.0, 8
+    est = fbjax.WeightedL1(max_iter=4, grid=grid, box_lower=lower).fit(d.A_train, d.b_train, d.A_val, d.b_val)
+    l2 = 1.0 / d.A_train.shape[0]
+
+    def sk(alphas):  # the validation MSE of scikit-learn's elastic net at each scalar penalty
+        return [val_mse(d, ElasticNet(alpha=a + l2, l1_ratio=a / (a + l2), fit_intercept=False, tol=1e-12,
+                                      max_iter=100_000).fit(d.A_train, d.b_train).coef_) for a in alphas]  # fmt: skip
+
+    full = np.asarray(log_grid(est.alpha_max_, grid))
+    assert full[int(np.argmin(sk(full)))] < np.exp(lower) * est.alpha_max_  # the box would clip the grid's best
+    inside = np.asarray(log_grid(est.alpha_max_, grid, lo=np.exp(lower)))
+    assert est.alpha_scalar_ == pytest.approx(float(inside[int(np.argmin(sk(inside)))]), rel=1e-12)
+    np.testing.assert_allclose(est.result_.values[0], min(sk(inside)), rtol=1e-6)
+    assert est.validation_loss_ <= est.result_.values[0]
+    assert est.x_.min() >= np.log(est.alpha_max_) + lower - 1e-12
 
 
 def test_logistic_holds_out_a_split_and_predicts_labels():
