@@ -199,7 +199,8 @@ def main(argv=None) -> int:
     r.add_argument("--start", type=_start, default=None, metavar="F|scalar",
                    help="outer start for every feature: x0 = log(F alpha_max), or 'scalar' for the best penalty of "
                    "the validation grid (default: the experiment's own, e.g. the calibrated x0 of Tables 2-3, "
-                   "'scalar' for the AIP designs); use with its own --out")
+                   "'scalar' for the AIP designs; 'scalar' without --box-lower lowers the box's end to the grid's, "
+                   "log(1e-3 alpha_max), if it is higher); use with its own --out")
     r.add_argument("--box-lower", type=_box_lower, default=None, metavar="C|none",
                    help="lower end of the box for x = log(alpha): log(alpha_max) + C, or 'none' for no lower bound "
                    "(default: the experiment's own, C = -5 as the paper code, 'none' for the AIP designs); use "

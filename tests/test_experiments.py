@@ -145,18 +145,20 @@ def test_uniform_start_and_accepted_steps():
 
 @pytest.mark.parametrize("size, below", [((40, 60, 6), False), ((40, 30, 20), True)])
 def test_scalar_start_improves_on_the_grid(size, below):
-    """``Settings(start="scalar")`` starts the weighted run at the grid's best penalty, so ``values[0]`` is
-    the grid's minimum and the reported model is at least as good. Also where that penalty lies below
-    the paper's box (``log(alpha_max) - 5``; the dense, low-noise design): the box then reaches down to
-    the grid's smallest penalty instead of clipping the start."""
+    """``start="scalar"`` starts the weighted run at the grid's best penalty, so ``values[0]`` is the
+    grid's minimum and the reported model is at least as good. Also where that penalty lies below the
+    paper's box (``log(alpha_max) - 5``; the dense, low-noise design): ``specs.get`` then reaches the box
+    down to the grid's smallest penalty, unless ``box_lower`` is given."""
     designs = [aip_regression(s, *size, snr=100.0 if below else 10.0) for s in range(2)]
     data = bilevel.stack(designs)
-    s = Settings(max_iter=6, grid=6, band="scale-free", start="scalar")
+    paper = specs.get("table3").settings.box
+    s = dataclasses.replace(specs.get("table3", start="scalar").settings, max_iter=6, grid=6, band="scale-free")
+    assert s.box == (np.log(1e-3), paper[1])
+    assert specs.get("table3", start="scalar", box_lower=-5).settings.box == paper  # an explicit box stands
+    assert specs.get("table3", start=0.1).settings.box == paper
     scalar = bilevel.run_batch("scalar", s, data)
     frac = np.exp(scalar["best_x"][:, 0]) / np.asarray(data["alpha_max"])
-    assert np.all((frac < np.exp(s.box[0])) == below) and np.all(frac < np.exp(s.box[1]))
-    assert s.offsets() == pytest.approx((np.log(1e-3), s.box[1]), rel=1e-15)
-    assert dataclasses.replace(s, start=0.1).offsets() == s.box  # other starts keep the paper's box
+    assert np.all((frac < np.exp(paper[0])) == below) and np.all(frac < np.exp(s.box[1]))
     warm = bilevel.run_batch("ntrba-sc", s, data)
     np.testing.assert_allclose(warm["values"][:, 0], scalar["values"].min(axis=1), rtol=1e-6)
     reuse = bilevel.run_batch("ntrba-sc", s, dict(data, x_scalar=jnp.asarray(scalar["best_x"])))  # no grid

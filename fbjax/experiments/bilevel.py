@@ -22,7 +22,6 @@ As in the paper, the reported model is the lower-level solution at the best visi
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import jax
 import jax.numpy as jnp
@@ -73,7 +72,7 @@ class Settings:
     biactive_rtol: float = 0.1
     # The outer start. None: each design's own x0 (the calibrated one of the degenerate designs, else
     # log(alpha_max / 5)); a float f: the uniform start x0 = log(f alpha_max); "scalar": the uniform
-    # start at the seed's best scalar penalty of the validation grid. Clipped to the box (offsets()).
+    # start at the seed's best scalar penalty of the validation grid. Clipped to the box.
     start: float | str | None = None
     model: str = "least-squares"  # or "logistic": the loss of both levels (MODELS)
 
@@ -94,18 +93,10 @@ class Settings:
                 f"start must be 'scalar' or a fraction f > 0 of alpha_max (x0 = log(f alpha_max)), got {self.start!r}"
             )
 
-    def offsets(self) -> tuple[float, float]:
-        """The box for ``x = log(alpha)`` as offsets from ``log(alpha_max)``: ``box`` (the paper code's
-        ``[-5, log 0.9]`` by default), except that with ``start="scalar"`` the lower end reaches down to the
-        grid's smallest penalty, ``log(grid_range[0])`` (``log 1e-3 = -6.9``): the start is then the grid's
-        best point itself, and the weighted run cannot end above the scalar's validation loss."""
-        lo, hi = self.box
-        return (min(lo, math.log(self.grid_range[0])) if self.start == "scalar" else lo), hi
-
     def box_bounds(self, alpha_max):
-        """``(lower, upper)``: the box ``log(alpha_max) + offsets()`` for ``x = log(alpha)``."""
-        lo, hi = self.offsets()
-        return jnp.log(alpha_max) + lo, jnp.log(alpha_max) + hi
+        """``(lower, upper)`` of the box ``log(alpha_max) + box`` for ``x = log(alpha)`` (the paper code's
+        ``[-5, log 0.9]`` by default)."""
+        return jnp.log(alpha_max) + self.box[0], jnp.log(alpha_max) + self.box[1]
 
 
 def stack(designs, x0=None) -> dict | list:

@@ -189,7 +189,7 @@ def markdown(exp, store, wall_s=None) -> str:
     elif start is not None:
         head += (f". Start: the uniform x0 = log({start:g} alpha_max) (`--start`), not the paper's; "
                  "the paper columns are for comparison of shape only")  # fmt: skip
-    lo, hi = exp.settings.offsets()
+    lo, hi = exp.settings.box
     head += f". Box for x = log(alpha): [{'-inf' if np.isinf(lo) else f'log(alpha_max) {lo:+g}'}, log(alpha_max) {hi:+.4g}]"
     if exp.settings.solver != "fista":
         head += f". Lower level: solver={exp.settings.solver!r} (`--solver`)"

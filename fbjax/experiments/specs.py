@@ -166,7 +166,8 @@ def get(
     """``band``: the biactive band of :class:`~fbjax.experiments.bilevel.Settings` (default "published");
     ``start``: the outer start, ``"scalar"`` (the best grid penalty) or ``f`` for the uniform
     ``log(f alpha_max)``; ``box_lower``: the box's lower end ``log(alpha_max) + box_lower`` (``-inf``:
-    none); ``solver``: the lower-level solver (``"fista"``, ``"cd"``, ``"auto"``); ``data``: for ``exp5-s1``,
+    none; where ``start="scalar"`` and no ``box_lower`` is given, the lower end is at most the grid's
+    smallest penalty, ``log(1e-3)``, so that the start is not clipped); ``solver``: the lower-level solver (``"fista"``, ``"cd"``, ``"auto"``); ``data``: for ``exp5-s1``,
     dataset name -> LIBSVM file. Defaults: the experiment's own."""
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose from {sorted(EXPERIMENTS)} or 'exp1'")
@@ -187,6 +188,8 @@ def get(
         exp = dataclasses.replace(exp, own_start=overrides["start"] == exp.settings.start)
     if box_lower is not None:
         overrides["box"] = (float(box_lower), exp.settings.box[1])
+    elif start == "scalar":  # the box reaches the grid's smallest penalty: the start is the grid's best, unclipped
+        overrides["box"] = (min(exp.settings.box[0], math.log(exp.settings.grid_range[0])), exp.settings.box[1])
     if solver is not None:
         overrides["solver"] = solver
     if overrides:  # Settings checks every value
