@@ -5,7 +5,9 @@
    of 0.17-5500 eps (float64) and 0.21-240 eps (float32; two runs, sessions 24 and 26) overlap those of
    full-rank ill-conditioned blocks in float32 (a condition number of 1e5 is 80 eps there): why fbjax tests
    the working set's size against ``F.hess_rank_bound()`` instead of a pivot threshold.
-2. A 20 x 100 lasso (``l2 = 0``), SC policy, 6 seeds x 3 penalties: the working set's size and condition
+2. Session 28's pivot test (:func:`fbjax.adjoint.singular_pivots`) on the same kind of blocks, rank-deficient and
+   full-rank: which it flags.
+3. A 20 x 100 lasso (``l2 = 0``), SC policy, 6 seeds x 3 penalties: the working set's size and condition
    number and ``max |q|`` as the adjoint computes them (``fbjax.adjoint._reduced_adjoint``, without the
    checks: what ``jax.grad`` returned before session 24), and whether ``jax.grad`` now raises.
 
@@ -44,6 +46,41 @@ def pivots():
                 print(f"{dt.__name__} k={k} rho={rho}: pivot ratio / eps = {', '.join(out)}")
 
 
+def pivot_test():
+    """Session 28: :func:`fbjax.adjoint.singular_pivots` (a pivot ``d_i <= 10 k eps H_ii``) on the same AR(1) Gram
+    blocks: rank-deficient ones (``n = k - 1 - t`` samples) and full-rank ill-conditioned ones (``n = k + 1 + t``),
+    5 each; how many Cholesky flags (NaN or the pivot test), and the smallest ``d_i / H_ii`` in units of eps."""
+    rng = np.random.default_rng(0)
+    for dt in (np.float64, np.float32):
+        eps = np.finfo(dt).eps
+        for k in (20, 128, 512):
+            for rho in (0.0, 0.9, 0.99):
+                row = []
+                for deficient in (True, False):
+                    flagged, ratios, conds = 0, [], []
+                    for t in range(5):
+                        n = k - 1 - t if deficient else k + 1 + t
+                        Z = rng.standard_normal((n, k))
+                        X = np.empty_like(Z)
+                        X[:, 0] = Z[:, 0]
+                        for j in range(1, k):
+                            X[:, j] = rho * X[:, j - 1] + np.sqrt(1 - rho**2) * Z[:, j]
+                        H = X.T @ X / n
+                        H = jnp.asarray(0.9 * H / np.linalg.eigvalsh(H)[-1], dt)
+                        c, _ = jax.scipy.linalg.cho_factor(H)
+                        finite = bool(jnp.all(jnp.isfinite(c)))
+                        flagged += (not finite) or bool(adjoint.singular_pivots(c, H, jnp.ones(k, bool)))
+                        if finite:
+                            ratios.append(float(jnp.min(jnp.diagonal(c) ** 2 / jnp.diagonal(H))) / eps)
+                        if not deficient:
+                            conds.append(np.linalg.cond(np.asarray(H, np.float64)))
+                    rat = f"{min(ratios):.2g}" if ratios else "-"
+                    extra = f", cond <= {max(conds):.1e}" if conds else ""
+                    row.append(f"{'rank-deficient' if deficient else 'full rank'}: {flagged}/5 flagged, "
+                               f"min d/H_ii / eps {rat}{extra}")
+                print(f"{dt.__name__} k={k} rho={rho} (threshold {10 * k} eps): " + "; ".join(row))
+
+
 def lasso():
     n, p = 20, 100
     counts = {"nan before": 0, "finite, singular S before": 0, "raises now": 0}
@@ -77,4 +114,5 @@ def lasso():
 
 if __name__ == "__main__":
     pivots()
+    pivot_test()
     lasso()

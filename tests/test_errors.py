@@ -142,6 +142,33 @@ def test_lasso_without_ridge_past_n_selected_is_an_error_not_a_nan(seed, alpha):
     assert jnp.all(jnp.isfinite(jax.grad(lambda x: jnp.mean((A_val @ fbjax.argmin(F2, x) - b_val) ** 2))(x)))
 
 
+@pytest.mark.parametrize("seed, selected", [(0, True), (1, True), (2, False), (3, True), (7, True)])
+def test_lasso_without_ridge_on_dependent_columns_is_an_error(seed, selected):
+    """l2 = 0 and ``|S| <= n``, but column 1 equals the active column 0 (and, for odd seeds, column 5 is
+    column 2 + column 3), so column 1 is biactive. Where SC selects it (``z_1 < 0``), ``[hess F]_{S,S}`` is
+    singular within the rank bound: Cholesky breaks down (seed 1) or ends with a pivot at rounding level and a
+    finite hypergradient of 8e14 to 1.4e15 (seeds 0, 3, 7 before the pivot test). Both are the singular
+    error. Where SC leaves it out (seed 2) the block is regular and the hypergradient finite; a ridge makes
+    every case well posed."""
+    rng = np.random.default_rng(seed)
+    n, p = 30, 12
+    A = rng.standard_normal((n, p))
+    A[:, 1] = A[:, 0]
+    if seed % 2:
+        A[:, 5] = A[:, 2] + A[:, 3]
+    b = A[:, :4] @ np.array([1.0, 1.0, -1.0, 0.5]) + 0.1 * rng.standard_normal(n)
+    A_val, b_val = rng.standard_normal((20, p)), rng.standard_normal(20)
+    x = jnp.full(p, np.log(0.05))
+    for l2 in (0.0, 1.0 / n):
+        F = fbjax.LeastSquares(jnp.asarray(A), jnp.asarray(b), l2=l2)
+        grad = jax.grad(lambda x: jnp.mean((A_val @ fbjax.argmin(F, x) - b_val) ** 2))
+        if l2 == 0 and selected:
+            with pytest.raises(Exception, match="is singular: F is not strongly convex.*dependent columns"):
+                jax.block_until_ready(grad(x))
+        else:
+            assert float(jnp.max(jnp.abs(grad(x)))) < 1e3  # finite, and no rounding-level pivot blew it up
+
+
 def test_hess_rank_bound():
     """n_samples for a linear model without a ridge (p > n), else n_features; n_features for any SmoothLoss."""
     A = jnp.ones((3, 5))

@@ -188,6 +188,26 @@ def singular_block(n=100, p=300, seed=0):
     return F, jnp.zeros(p), jnp.asarray(rng.standard_normal(p)), jnp.full(p, I_PLUS), fbjax.solvers.default_gamma(F)
 
 
+def test_singular_pivots_flags_rounding_level_pivots_only():
+    """A pivot ``d_i <= 10 |S| eps H_ii`` of a selected row flags the block; ``d_i / H_ii >= 1 / cond(H)``, so
+    a regular block with ``cond = 1e10`` (float64) is never flagged and its Cholesky solve stays accurate."""
+    H = jnp.eye(3)
+    m = jnp.array([True, True, True])
+    for dtype, tiny, fine in ((jnp.float64, 1e-9, 1e-6), (jnp.float32, 1e-3, 1e-2)):  # d = 1e-18 / 1e-12; 1e-6 / 1e-4
+        for d, flagged in ((tiny, True), (fine, False)):
+            L = jnp.diag(jnp.array([1.0, d, 1.0], dtype))
+            assert bool(fbjax.adjoint.singular_pivots(L, H.astype(dtype), m)) == flagged
+        L = jnp.diag(jnp.array([1.0, tiny, 1.0], dtype))
+        assert not fbjax.adjoint.singular_pivots(L, H.astype(dtype), m.at[1].set(False))  # unselected: not read
+    rng = np.random.default_rng(0)
+    Q = np.linalg.qr(rng.standard_normal((64, 64)))[0]
+    H = jnp.asarray((Q * np.logspace(0, -10, 64)) @ Q.T)
+    factor = jax.scipy.linalg.cho_factor(H)
+    assert not fbjax.adjoint.singular_pivots(factor[0], H, jnp.ones(64, bool))
+    q = jax.scipy.linalg.cho_solve(factor, H @ jnp.ones(64))
+    assert float(jnp.max(jnp.abs(q - 1))) < 1e-3  # cond 1e10: about 1e10 eps accurate
+
+
 def test_singular_block_is_an_error_not_a_nan(monkeypatch):
     """A rank-deficient ``[hess F]_{S,S}`` (l2 = 0, more selected coordinates than samples) has no adjoint:
     within direct_max() the exact rerun's Cholesky fails (NaN; |S| = 300 > n too) and the error names the
