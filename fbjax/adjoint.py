@@ -191,7 +191,7 @@ def singular_pivots(factor, H, m):
 
     ``d_i / H_ii`` is ``1 - R_i^2``, ``R_i`` the multiple correlation of column ``i`` with the columns
     factored before it; it is at least ``1 / cond(H_S)``, so a block is flagged only where ``cond(H_S) >=
-    1 / (PIVOT_RTOL |S| eps)`` (3e13 in float64, 600 in float32, at ``|S| = 128``), where a solve has no
+    1 / (PIVOT_RTOL |S| eps)`` (3.5e12 in float64, 6.5e3 in float32, at ``|S| = 128``), where a solve has no
     digit it can vouch for. On a rank-deficient block (``l2 = 0`` and a selected column equal to a combination of
     other selected ones) Cholesky either breaks down (NaN, caught downstream) or ends with a rounding-level pivot,
     ``d_i / H_ii`` about ``2e-16`` to ``4e-16`` in float64, and a finite answer near ``1e15`` times too large;
