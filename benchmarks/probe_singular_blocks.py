@@ -24,26 +24,34 @@ import fbjax  # noqa: E402
 from fbjax import adjoint  # noqa: E402
 
 
-def pivots():
-    rng = np.random.default_rng(0)
+def gram_block(rng, n, k, rho):
+    """``X^T X / n`` of ``n`` AR(1) rows of ``k`` columns, scaled to spectral norm 0.9 (rank ``min(n, k)``)."""
+    Z = rng.standard_normal((n, k))
+    X = np.empty_like(Z)
+    X[:, 0] = Z[:, 0]
+    for j in range(1, k):
+        X[:, j] = rho * X[:, j - 1] + np.sqrt(1 - rho**2) * Z[:, j]
+    H = X.T @ X / n
+    return 0.9 * H / np.linalg.eigvalsh(H)[-1]
+
+
+def cases():
+    """``(dtype, eps, k, rho)`` of the Gram blocks, in the order both pivot studies draw them."""
     for dt in (np.float64, np.float32):
-        eps = np.finfo(dt).eps
         for k in (20, 128, 512):
             for rho in (0.0, 0.9, 0.99):
-                out = []
-                for t in range(5):
-                    n = k - 1 - t
-                    Z = rng.standard_normal((n, k))
-                    X = np.empty_like(Z)
-                    X[:, 0] = Z[:, 0]
-                    for j in range(1, k):
-                        X[:, j] = rho * X[:, j - 1] + np.sqrt(1 - rho**2) * Z[:, j]
-                    H = X.T @ X / n
-                    H = 0.9 * H / np.linalg.eigvalsh(H)[-1]
-                    c, _ = jax.scipy.linalg.cho_factor(jnp.asarray(H, dt))
-                    d = np.asarray(jnp.diagonal(c), np.float64) ** 2
-                    out.append("NaN" if not np.all(np.isfinite(d)) else f"{d.min() / d.max() / eps:.2g}")
-                print(f"{dt.__name__} k={k} rho={rho}: pivot ratio / eps = {', '.join(out)}")
+                yield dt, np.finfo(dt).eps, k, rho
+
+
+def pivots():
+    rng = np.random.default_rng(0)
+    for dt, eps, k, rho in cases():
+        out = []
+        for t in range(5):
+            c, _ = jax.scipy.linalg.cho_factor(jnp.asarray(gram_block(rng, k - 1 - t, k, rho), dt))
+            d = np.asarray(jnp.diagonal(c), np.float64) ** 2
+            out.append("NaN" if not np.all(np.isfinite(d)) else f"{d.min() / d.max() / eps:.2g}")
+        print(f"{dt.__name__} k={k} rho={rho}: pivot ratio / eps = {', '.join(out)}")
 
 
 def pivot_test():
@@ -51,34 +59,24 @@ def pivot_test():
     blocks: rank-deficient ones (``n = k - 1 - t`` samples) and full-rank ill-conditioned ones (``n = k + 1 + t``),
     5 each; how many Cholesky flags (NaN or the pivot test), and the smallest ``d_i / H_ii`` in units of eps."""
     rng = np.random.default_rng(0)
-    for dt in (np.float64, np.float32):
-        eps = np.finfo(dt).eps
-        for k in (20, 128, 512):
-            for rho in (0.0, 0.9, 0.99):
-                row = []
-                for deficient in (True, False):
-                    flagged, ratios, conds = 0, [], []
-                    for t in range(5):
-                        n = k - 1 - t if deficient else k + 1 + t
-                        Z = rng.standard_normal((n, k))
-                        X = np.empty_like(Z)
-                        X[:, 0] = Z[:, 0]
-                        for j in range(1, k):
-                            X[:, j] = rho * X[:, j - 1] + np.sqrt(1 - rho**2) * Z[:, j]
-                        H = X.T @ X / n
-                        H = jnp.asarray(0.9 * H / np.linalg.eigvalsh(H)[-1], dt)
-                        c, _ = jax.scipy.linalg.cho_factor(H)
-                        finite = bool(jnp.all(jnp.isfinite(c)))
-                        flagged += (not finite) or bool(adjoint.singular_pivots(c, H, jnp.ones(k, bool)))
-                        if finite:
-                            ratios.append(float(jnp.min(jnp.diagonal(c) ** 2 / jnp.diagonal(H))) / eps)
-                        if not deficient:
-                            conds.append(np.linalg.cond(np.asarray(H, np.float64)))
-                    rat = f"{min(ratios):.2g}" if ratios else "-"
-                    extra = f", cond <= {max(conds):.1e}" if conds else ""
-                    row.append(f"{'rank-deficient' if deficient else 'full rank'}: {flagged}/5 flagged, "
-                               f"min d/H_ii / eps {rat}{extra}")
-                print(f"{dt.__name__} k={k} rho={rho} (threshold {10 * k} eps): " + "; ".join(row))
+    for dt, eps, k, rho in cases():
+        row = []
+        for deficient in (True, False):
+            flagged, ratios, conds = 0, [], []
+            for t in range(5):
+                H = jnp.asarray(gram_block(rng, k - 1 - t if deficient else k + 1 + t, k, rho), dt)
+                c, _ = jax.scipy.linalg.cho_factor(H)
+                finite = bool(jnp.all(jnp.isfinite(c)))
+                flagged += (not finite) or bool(adjoint.singular_pivots(c, H, jnp.ones(k, bool)))
+                if finite:
+                    ratios.append(float(jnp.min(jnp.diagonal(c) ** 2 / jnp.diagonal(H))) / eps)
+                if not deficient:
+                    conds.append(np.linalg.cond(np.asarray(H, np.float64)))
+            rat = f"{min(ratios):.2g}" if ratios else "-"
+            extra = f", cond <= {max(conds):.1e}" if conds else ""
+            row.append(f"{'rank-deficient' if deficient else 'full rank'}: {flagged}/5 flagged, "
+                       f"min d/H_ii / eps {rat}{extra}")
+        print(f"{dt.__name__} k={k} rho={rho} (threshold {10 * k} eps): " + "; ".join(row))
 
 
 def lasso():
