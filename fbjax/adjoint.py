@@ -225,7 +225,8 @@ def direct_max() -> int:
 CG_FAILED = (
     "fbjax: the adjoint's conjugate gradients did not converge (an ill-conditioned [hess F]_{S,S}) on a "
     "candidate set too large for the exact fallback (fbjax.adjoint.direct_max()): raise the lower level's "
-    "ridge l2 or the penalties, or raise fbjax.adjoint.DIRECT_MAX_CPU / DIRECT_MAX_GPU"
+    "ridge l2 or the penalties, or raise fbjax.adjoint.DIRECT_MAX_CPU / DIRECT_MAX_GPU (in float32: float64 "
+    "may converge)"
 )
 
 
