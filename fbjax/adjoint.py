@@ -199,7 +199,8 @@ def singular_pivots(factor, H, m):
     A complement to the size test of :func:`reduced_adjoint`, not a proof of rank: on random rank-deficient
     AR(1) Gram blocks it flagged 44 of 45 in float64 (the miss: ``k = 512``, ``rho = 0.99``, ``d_i / H_ii`` 2.1e4
     eps) and none of 45 full-rank ones up to ``cond`` 3e9; in float32, 44 of 45 and 10 of 45 full-rank ones,
-    each with ``cond`` between 2e6 and 6e9, past float32's ``1 / eps`` (benchmarks/probe_singular_blocks.py)."""
+    each with ``cond`` between 2e6 and 6e9, near or past float32's ``1 / eps`` (8.4e6;
+    benchmarks/probe_singular_blocks.py)."""
     piv = jnp.diagonal(factor) ** 2
     tol = PIVOT_RTOL * jnp.sum(m) * jnp.finfo(H.dtype).eps
     return jnp.any(m & (piv <= tol * jnp.diagonal(H)))
