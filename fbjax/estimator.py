@@ -23,6 +23,7 @@ from __future__ import annotations
 import collections
 import functools
 import math
+import numbers
 
 import jax
 import jax.numpy as jnp
@@ -77,7 +78,10 @@ class WeightedL1(BaseEstimator):
     ``X`` may be dense (NumPy or JAX), SciPy sparse or BCOO; a float32 ``X`` gives a float32 fit. Input
     is checked as scikit-learn does (its ``check_estimator`` suite passes, tests/test_estimator.py). The
     parameters are checked in ``fit`` and work with scikit-learn's ``clone``, ``get_params`` and
-    ``set_params`` (e.g. inside ``GridSearchCV``, which calls ``fit(X, y)`` and ``score``). ``predict``
+    ``set_params`` (e.g. inside ``GridSearchCV``, which calls ``fit(X, y)`` and ``score``). A fit compiles one
+    program per shape of the data and choice of ``loss``, ``outer``, ``policy``, ``max_iter``, the kind of
+    ``start``, ``grid``, whether ``box_lower`` is set and ``argmin_kw``; the numbers ``l2``, ``radius``,
+    ``step``, the start fraction and ``box_lower`` are its arguments, so refits over them reuse it. ``predict``
     and ``decision_function`` return NumPy arrays. With ``loss="logistic"`` it is a scikit-learn classifier
     (``is_classifier``; ``predict`` returns labels of ``classes_``, ``predict_proba``, ``decision_function``,
     ``score`` the accuracy), else a regressor (``score`` the R^2). Neither fits an intercept: center ``y``
@@ -116,6 +120,10 @@ class WeightedL1(BaseEstimator):
             raise ValueError(f"outer must be 'ntrba', 'nba' or an optax.GradientTransformation, got {self.outer!r}")
         if not (self.start == "scalar" or (isinstance(self.start, (int, float)) and 0 < self.start < math.inf)):
             raise ValueError(f"start must be 'scalar' or a fraction f > 0 of alpha_max, got {self.start!r}")
+        for name in ("radius", "step"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, numbers.Real) and 0 < value < math.inf):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
         if self.box_lower is not None and not (-math.inf < self.box_lower < math.log(0.9)):
             raise ValueError(f"box_lower must be None or a number below log(0.9), got {self.box_lower!r}")
         reserved = {"psi", "policy", "y0"} & set(self.argmin_kw or {})
@@ -141,9 +149,14 @@ class WeightedL1(BaseEstimator):
         X, y, X_val, y_val = _as_jax(X), jnp.asarray(y), _as_jax(X_val), jnp.asarray(y_val)
         model = LOSSES[self.loss]
         F = MODELS[model](X, y, l2=1.0 / X.shape[0] if self.l2 is None else self.l2)
-        params = self.get_params()  # hashable and static: a refit with the same settings and shapes reuses the program
-        params["argmin_kw"] = tuple(sorted((params["argmin_kw"] or {}).items()))
-        result, alpha_max, x_scalar = _learn(_Params(**params), model, F, X_val, y_val)
+        # what shapes the program is static; the numbers are traced, so that a refit with another l2, radius,
+        # step, start fraction or box_lower (a GridSearchCV over them) reuses the compiled program
+        static = _Static(self.loss, self.outer, self.policy, self.max_iter, self.start == "scalar", self.grid,
+                         self.box_lower is not None, tuple(sorted((self.argmin_kw or {}).items())))  # fmt: skip
+        values = dict(radius=self.radius, step=self.step, start=1.0 if self.start == "scalar" else self.start,
+                      box_lower=0.0 if self.box_lower is None else self.box_lower)  # fmt: skip
+        values = {k: jnp.asarray(v, F.lipschitz.dtype) for k, v in values.items()}
+        result, alpha_max, x_scalar = _learn(static, model, F, X_val, y_val, values)
         # the lower-level solution the outer run computed at its best point, and Phi there
         self.coef_, self.validation_loss_ = result.best_aux, float(result.best_value)
         self.x_, self.alpha_, self.alpha_max_ = result.best_x, jnp.exp(result.best_x), float(alpha_max)
@@ -236,7 +249,7 @@ def _as_jax(X):
     return sparse.BCOO.from_scipy_sparse(X) if scipy.sparse.issparse(X) else jnp.asarray(X)
 
 
-_Params = collections.namedtuple("_Params", WeightedL1._get_param_names())
+_Static = collections.namedtuple("_Static", "loss outer policy max_iter grid_start grid boxed argmin_kw")
 
 
 def _solve_kw(argmin_kw: tuple) -> dict:
@@ -251,25 +264,25 @@ ALPHA_MAX_FLOOR = 1e-15  # scikit-learn's alpha grid floor (np.finfo(float).reso
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def _learn(prm, model, F, X_val, y_val):
+def _learn(prm: _Static, model, F, X_val, y_val, num: dict):
     p = F.n_features
     grad0 = F.grad(jnp.zeros(p, F.lipschitz.dtype))  # grad F(0): the ridge adds nothing
     alpha_max = jnp.maximum(jnp.max(jnp.abs(grad0)), ALPHA_MAX_FLOOR)
     upper = jnp.log(alpha_max) + math.log(0.9)
-    lower = None if prm.box_lower is None else jnp.log(alpha_max) + prm.box_lower
+    lower = jnp.log(alpha_max) + num["box_lower"] if prm.boxed else None
     val = lambda w: held_out_loss(model, X_val, y_val, w)  # noqa: E731
     x_scalar = None
-    if prm.start == "scalar":
+    if prm.grid_start:
         # the grid's small penalties give supports near n_train, where FISTA beats coordinate descent
         # (benchmarks/RESULTS.md, "The lower level inside the experiments' outer loops"), so FISTA
         # unless argmin_kw names a solver; to the paper code's grid tolerance unless it names a tol
         tol = max(GRID_TOL, _checks.default_tol(F.lipschitz.dtype))
         kw = {"solver": "fista", "tol": tol, **_solve_kw(prm.argmin_kw)}
-        lo = GRID_LOW if prm.box_lower is None else max(GRID_LOW, math.exp(prm.box_lower))  # the grid inside the box
+        lo = jnp.maximum(GRID_LOW, jnp.exp(num["box_lower"])) if prm.boxed else GRID_LOW  # the grid inside the box
         fit = lambda x, w0: solve(F, x, y0=w0, **kw).y  # noqa: E731
         x0 = x_scalar = best_scalar_penalty(fit, val, alpha_max, p, prm.grid, lo)[0]
     else:
-        x0 = jnp.full(p, jnp.log(prm.start * alpha_max))
+        x0 = jnp.full(p, jnp.log(num["start"] * alpha_max))
 
     def phi(x, w0):
         w = argmin(F, x, policy=prm.policy, y0=w0, **dict(prm.argmin_kw))
@@ -278,9 +291,9 @@ def _learn(prm, model, F, X_val, y_val):
     fun = jax.value_and_grad(phi, has_aux=True)
     kw = dict(max_iter=prm.max_iter, lower=lower, upper=upper, aux0=jnp.zeros(p, x0.dtype))
     if prm.outer == "ntrba":
-        result = ntrba(fun, x0, radius=prm.radius, **kw)
+        result = ntrba(fun, x0, radius=num["radius"], **kw)
     elif prm.outer == "nba":
-        result = nba(fun, x0, step=prm.step, **kw)
+        result = nba(fun, x0, step=num["step"], **kw)
     else:
         result = optax_solve(fun, x0, prm.outer, **kw)
     return result, alpha_max, x_scalar

@@ -127,10 +127,34 @@ def test_logistic_is_a_classifier_of_any_two_labels():
     assert is_regressor(reg) and not any(hasattr(reg, m) for m in ("decision_function", "predict_proba"))
 
 
+def test_refits_with_other_numbers_reuse_the_compiled_program():
+    """The fit's numbers (l2, radius, step, the start fraction, box_lower, and the split's settings, which the
+    program does not read) are traced, so a refit with other values (a GridSearchCV over them) does not
+    compile again, and each value takes effect: the first radius, the ridge of the certificate, the start."""
+    from fbjax import estimator
+
+    d = calibrated_degenerate(1, 60, 70, 0.95)  # a shape no other test fits
+    args = d.A_train, d.b_train, d.A_val, d.b_val
+    fbjax.WeightedL1(max_iter=3, start=0.2, box_lower=-4.0).fit(*args)
+    programs = estimator._learn._cache_size()
+    n = d.A_train.shape[0]
+    for kw in (dict(radius=0.3), dict(l2=0.05), dict(start=0.1), dict(box_lower=-1.0), dict(random_state=3)):
+        est = fbjax.WeightedL1(max_iter=3, **{"start": 0.2, "box_lower": -4.0, **kw}).fit(*args)
+        assert estimator._learn._cache_size() == programs, kw
+        assert est.result_.radii[0] == pytest.approx(kw.get("radius", 0.1), rel=1e-15)
+        F = fbjax.LeastSquares(d.A_train, d.b_train, l2=kw.get("l2", 1.0 / n))
+        assert fb_residual_of(est, F) <= 1e-10
+        x0 = np.log(max(kw.get("start", 0.2), np.exp(kw.get("box_lower", -4.0))) * est.alpha_max_)  # clipped
+        w0 = fbjax.solve(F, jnp.full(d.p, x0)).y
+        np.testing.assert_allclose(est.result_.values[0], val_mse(d, w0), rtol=1e-8)
+        assert float(est.x_.min()) >= np.log(est.alpha_max_) + kw.get("box_lower", -4.0) - 1e-12
+
+
 def test_bad_input_and_unfitted_use():
     X, y = np.ones((4, 3)), np.ones(4)
     for kw, msg in [(dict(loss="hinge"), "loss must be one of"), (dict(outer="adam"), "outer must be"),
                     (dict(start=0.0), "start must be"), (dict(box_lower=0.0), "box_lower"),
+                    (dict(radius=0.0), "radius must be"), (dict(step=float("inf")), "step must be"),
                     (dict(validation_fraction=1.0), "validation_fraction"),
                     (dict(argmin_kw={"psi": "softplus"}), r"may not set \['psi'\]")]:  # fmt: skip
         with pytest.raises(ValueError, match=msg):

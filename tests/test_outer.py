@@ -285,3 +285,21 @@ def test_float32_path():
     res = fbjax.ntrba(FUN, jnp.zeros(4, jnp.float32), max_iter=200)
     assert res.best_x.dtype == jnp.float32
     np.testing.assert_allclose(res.best_x, C, atol=1e-3)
+
+
+def test_step_and_radius_are_checked_and_may_be_traced():
+    """A number ``<= 0`` is a ValueError at the call; a scalar array may be traced (one program for every value,
+    as ``WeightedL1`` refits use it) and is checked when the program runs."""
+    for solver, name in ((fbjax.nba, "step"), (fbjax.ntrba, "radius")):
+        for bad in (0.0, -1.0, "0.1"):
+            with pytest.raises(ValueError, match=f"{name} must be a positive number"):
+                solver(FUN, jnp.zeros(4), max_iter=3, **{name: bad})
+        run = jax.jit(lambda r, solver=solver, name=name: solver(FUN, jnp.zeros(4), max_iter=20, **{name: r}))
+        for r in (0.1, 0.3):
+            traced, fixed = run(jnp.asarray(r)), solver(FUN, jnp.zeros(4), max_iter=20, **{name: r})
+            np.testing.assert_allclose(traced.values, fixed.values, rtol=1e-12)
+            assert traced.radii[0] == pytest.approx(r, rel=1e-15)  # NBA records its step there
+        assert run._cache_size() == 1
+        for bad in (0.0, -1.0, float("nan")):
+            with pytest.raises(Exception, match=f"{name} must be a positive finite number"):
+                jax.block_until_ready(run(jnp.asarray(bad)))

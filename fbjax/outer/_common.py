@@ -163,7 +163,15 @@ def empty_box(lower, upper):
     return bad
 
 
-def check_positive(**kwargs):
+def check_positive(**kwargs) -> list:
+    """The values, each a number ``> 0`` (checked now: ValueError) or a real scalar array, which may be traced
+    (checked when the program runs: ``> 0`` and finite), so that a step or radius can be an argument of a
+    jitted run without a recompile per value."""
+    out = []
     for name, v in kwargs.items():
-        if not (isinstance(v, (int, float)) and v > 0):
+        if isinstance(v, jax.Array) and v.ndim == 0 and jnp.issubdtype(v.dtype, jnp.floating):
+            v = eqx.error_if(v, ~((v > 0) & jnp.isfinite(v)), f"{name} must be a positive finite number")
+        elif not (isinstance(v, (int, float)) and v > 0):
             raise ValueError(f"{name} must be a positive number, got {v!r}")
+        out.append(v)
+    return out

@@ -19,13 +19,13 @@ def nba(
         ``(x, aux) -> ((Phi(x), aux), h)`` (warm starts; see :mod:`fbjax.outer`).
       x0: the starting hyperparameters, projected onto ``X`` first.
       max_iter: ``K``, the number of oracle calls at most.
-      step: the outer step ``eta > 0`` (the paper's code: 0.1).
+      step: the outer step ``eta > 0`` (the paper's code: 0.1); a number, or a scalar array (may be traced).
       lower, upper: the box ``X`` (scalars or arrays like ``x0``; None = unbounded).
       record_x: also return every iterate in ``result.xs``.
 
     Returns an :class:`~fbjax.outer.OuterResult`; ``result.x`` is Algorithm 2's return.
     """
-    check_positive(step=step)
+    (step,) = check_positive(step=step)
 
     def update(x, value, h, k, state):
         return -step * h / jnp.linalg.norm(h), jnp.asarray(step, x.dtype), state

@@ -62,11 +62,11 @@ def ntrba(
     trial point; an accepted trial's subgradient is reused, so a run costs ``1 + max_iter`` calls
     at most. A trial with a non-finite value is rejected.
 
-    Args: as :func:`fbjax.nba`, with ``radius`` the initial ``Delta_0`` (paper's code: 0.1) and
+    Args: as :func:`fbjax.nba`, with ``radius`` the initial ``Delta_0`` (paper's code: 0.1; as ``step``) and
     ``trust_region`` the remaining constants. ``result.radii[k]`` is ``Delta_k``,
     ``result.ratios[k]`` is ``rho_k`` (NaN where no trial was evaluated).
     """
-    check_positive(radius=radius)
+    (radius,) = check_positive(radius=radius)
     tr = trust_region
     oracle, project, x0, inf = setup(fun, x0, max_iter, lower, upper, aux0, "fbjax.ntrba")
     dtype = x0.dtype
