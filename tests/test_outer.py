@@ -303,3 +303,9 @@ def test_step_and_radius_are_checked_and_may_be_traced():
         for bad in (0.0, -1.0, float("nan")):
             with pytest.raises(Exception, match=f"{name} must be a positive finite number"):
                 jax.block_until_ready(run(jnp.asarray(bad)))
+
+
+def test_an_array_step_keeps_a_float32_run_in_float32():
+    for solver, name in ((fbjax.nba, "step"), (fbjax.ntrba, "radius")):
+        res = solver(FUN, jnp.zeros(4, jnp.float32), max_iter=5, **{name: jnp.asarray(0.1, jnp.float64)})
+        assert res.best_x.dtype == res.x.dtype == res.radii.dtype == jnp.float32

@@ -28,7 +28,8 @@ def nba(
     (step,) = check_positive(step=step)
 
     def update(x, value, h, k, state):
-        return -step * h / jnp.linalg.norm(h), jnp.asarray(step, x.dtype), state
+        eta = jnp.asarray(step, x.dtype)  # a float64 step keeps a float32 run in float32
+        return -eta * h / jnp.linalg.norm(h), eta, state
 
     return first_order_loop(
         fun, x0, update, (), max_iter=max_iter, tol=tol, lower=lower, upper=upper, aux0=aux0, record_x=record_x,
