@@ -26,15 +26,15 @@ def sparse_ho_gd(
     (``lower``/``upper`` default to None; pass them to clip). ``tol = 0`` never stops early, as the
     library. ``radii`` records ``t_k ||h_k||``.
     """
-    check_positive(p_grad_norm=p_grad_norm)
+    (p_grad_norm,) = check_positive(p_grad_norm=p_grad_norm)
 
     def update(x, value, h, k, state):
         t, gone_up, v_prev = state
         gn = jnp.linalg.norm(h)
-        t = jnp.where(((k < adaptive_iters) | jnp.isnan(t)) & ~gone_up, p_grad_norm / (gn + 1e-12), t)
+        t = jnp.where(((k < adaptive_iters) | jnp.isnan(t)) & ~gone_up, (p_grad_norm / (gn + 1e-12)).astype(t.dtype), t)
         d = -t * h
         up = (k > 0) & (value > v_prev)
-        return d, t * gn, (jnp.where(up, t / 10, t), gone_up | up, value)
+        return d, t * gn, (jnp.where(up, t / 10, t), gone_up | up, value.astype(v_prev.dtype))
 
     dtype = jnp.asarray(x0).dtype
     state0 = (jnp.asarray(jnp.nan, dtype), jnp.asarray(False), jnp.asarray(jnp.inf, dtype))
