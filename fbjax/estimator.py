@@ -118,7 +118,8 @@ class WeightedL1(BaseEstimator):
             raise ValueError(f"loss must be one of {tuple(LOSSES)}, got {self.loss!r}")
         if not (self.outer in ("ntrba", "nba") or isinstance(self.outer, optax.GradientTransformation)):
             raise ValueError(f"outer must be 'ntrba', 'nba' or an optax.GradientTransformation, got {self.outer!r}")
-        if not (self.start == "scalar" or (isinstance(self.start, (int, float)) and 0 < self.start < math.inf)):
+        if not (self.start == "scalar" or (isinstance(self.start, numbers.Real) and not isinstance(self.start, bool)
+                                           and 0 < self.start < math.inf)):
             raise ValueError(f"start must be 'scalar' or a fraction f > 0 of alpha_max, got {self.start!r}")
         for name in ("radius", "step"):
             value = getattr(self, name)

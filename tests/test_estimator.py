@@ -153,7 +153,8 @@ def test_refits_with_other_numbers_reuse_the_compiled_program():
 def test_bad_input_and_unfitted_use():
     X, y = np.ones((4, 3)), np.ones(4)
     for kw, msg in [(dict(loss="hinge"), "loss must be one of"), (dict(outer="adam"), "outer must be"),
-                    (dict(start=0.0), "start must be"), (dict(box_lower=0.0), "box_lower"),
+                    (dict(start=0.0), "start must be"), (dict(start=True), "start must be"),
+                    (dict(box_lower=0.0), "box_lower"),
                     (dict(radius=0.0), "radius must be"), (dict(step=float("inf")), "step must be"),
                     (dict(validation_fraction=1.0), "validation_fraction"),
                     (dict(argmin_kw={"psi": "softplus"}), r"may not set \['psi'\]")]:  # fmt: skip
