@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import scipy.sparse
-from scipy.special import expit
 
 from fbjax.data.real import load
 from fbjax.data.synthetic import SENTINEL, ClassificationDesign, _solve_float64, split
@@ -113,8 +114,9 @@ def semi_synthetic(
     for name, frac in (("easy", easy_frac), ("dist", dist_frac), ("noise", background_frac), ("hid", SENTINEL)):
         alpha[groups[name]] = frac * alpha_max
     beta_s = _solve_float64(A_tr, b_tr, l2, np.log(alpha), loss=Logistic)
-    g_hid = A_tr[:, groups["hid"]].T @ (-b_tr * expit(-b_tr * (A_tr @ beta_s))) / A_tr.shape[0]  # Logistic.dloss
-    alpha_hid = np.abs(g_hid) * (1.0 + delta)
+    with jax.enable_x64(True):  # grad F(beta_S); its ridge term is 0 on the hidden features (beta_S is 0 there)
+        grad = np.asarray(Logistic(jnp.asarray(A_tr), jnp.asarray(b_tr), l2=l2).grad(jnp.asarray(beta_s)))
+    alpha_hid = np.abs(grad[groups["hid"]]) * (1.0 + delta)
     alpha[groups["hid"]] = np.where(alpha_hid < 1e-12, 0.5 * alpha_max, alpha_hid)
     return CalibratedClassificationDesign(**parts, beta=beta, groups=groups, l2=l2, seed=seed, x0=np.log(alpha))
 
