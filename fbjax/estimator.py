@@ -44,6 +44,7 @@ from fbjax.baselines.grid import best_scalar_penalty
 from fbjax.data.synthetic import MODELS, held_out_loss
 from fbjax.implicit import argmin
 from fbjax.outer import nba, ntrba, optax_solve
+from fbjax.outer._common import check_positive
 from fbjax.solvers import solve
 
 LOSSES = {"squared": "least-squares", "logistic": "logistic"}
@@ -121,10 +122,7 @@ class WeightedL1(BaseEstimator):
         if not (self.start == "scalar" or (isinstance(self.start, numbers.Real) and not isinstance(self.start, bool)
                                            and 0 < self.start < math.inf)):
             raise ValueError(f"start must be 'scalar' or a fraction f > 0 of alpha_max, got {self.start!r}")
-        for name in ("radius", "step"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not (isinstance(value, numbers.Real) and 0 < value < math.inf):
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        check_positive(radius=self.radius, step=self.step)  # here: in the program they are traced
         if self.box_lower is not None and not (-math.inf < self.box_lower < math.log(0.9)):
             raise ValueError(f"box_lower must be None or a number below log(0.9), got {self.box_lower!r}")
         reserved = {"psi", "policy", "y0"} & set(self.argmin_kw or {})

@@ -291,7 +291,7 @@ def test_step_and_radius_are_checked_and_may_be_traced():
     """A number ``<= 0`` is a ValueError at the call; a scalar array may be traced (one program for every value,
     as ``WeightedL1`` refits use it) and is checked when the program runs."""
     for solver, name in ((fbjax.nba, "step"), (fbjax.ntrba, "radius"), (sparse_ho_gd, "p_grad_norm")):
-        for bad in (0.0, -1.0, "0.1"):
+        for bad in (0.0, -1.0, "0.1", True, float("inf")):
             with pytest.raises(ValueError, match=f"{name} must be a positive number"):
                 solver(FUN, jnp.zeros(4), max_iter=3, **{name: bad})
         run = jax.jit(lambda r, solver=solver, name=name: solver(FUN, jnp.zeros(4), max_iter=20, **{name: r}))

@@ -9,6 +9,8 @@ solution (``aux = y``). The state changes the cost of a call, never its result.
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any, Callable
 
 import equinox as eqx
@@ -164,14 +166,14 @@ def empty_box(lower, upper):
 
 
 def check_positive(**kwargs) -> list:
-    """The values, each a number ``> 0`` (checked now: ValueError) or a real scalar array, which may be traced
-    (checked when the program runs: ``> 0`` and finite), so that a step or radius can be an argument of a
-    jitted run without a recompile per value."""
+    """The values, each a finite number ``> 0`` (not a bool; checked now: ValueError) or a real scalar array,
+    which may be traced (checked when the program runs: ``> 0`` and finite), so that a step or radius can be an
+    argument of a jitted run without a recompile per value."""
     out = []
     for name, v in kwargs.items():
         if isinstance(v, jax.Array) and v.ndim == 0 and jnp.issubdtype(v.dtype, jnp.floating):
             v = eqx.error_if(v, ~((v > 0) & jnp.isfinite(v)), f"{name} must be a positive finite number")
-        elif not (isinstance(v, (int, float)) and v > 0):
+        elif isinstance(v, bool) or not (isinstance(v, numbers.Real) and 0 < v < math.inf):
             raise ValueError(f"{name} must be a positive number, got {v!r}")
         out.append(v)
     return out
