@@ -168,8 +168,8 @@ def get(
     ``log(f alpha_max)``; ``box_lower``: the box's lower end ``log(alpha_max) + box_lower`` (``-inf``:
     none; where ``start="scalar"`` and no ``box_lower`` is given, the lower end is at most the grid's
     smallest penalty, ``log(1e-3)``, so that the start is not clipped); ``solver``: the lower-level solver
-    (``"fista"``, ``"cd"``, ``"auto"``); ``data``: for ``exp5-s1``, dataset name -> LIBSVM file. Defaults: the
-    experiment's own."""
+    (``"fista"``, ``"cd"``, ``"auto"``); ``data``, ``max_samples``: for ``exp5-s1`` and ``exp5-s2``, dataset name
+    -> LIBSVM file, and the rows kept of each. Defaults: the experiment's own."""
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose from {sorted(EXPERIMENTS)} or 'exp1'")
     if (data or max_samples) and name not in DATA_EXPERIMENTS:
