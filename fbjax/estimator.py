@@ -73,6 +73,11 @@ class WeightedL1(BaseEstimator):
         lower bound, the default); the upper end is ``log(0.9 alpha_max)``. Where ``alpha_max`` is 0 (``y``
         orthogonal to every column of ``X``: ``w = 0`` for every penalty) it is taken as ``ALPHA_MAX_FLOOR``
         (1e-15, as scikit-learn's ``LassoCV`` does), and the fit returns ``coef_ = 0``.
+      fit_intercept: also fit an unpenalised intercept ``c`` (squared loss, dense ``X`` only; default False, the
+        paper's model): the lower level becomes ``||X w + c - y||^2 / (2 n) + l2/2 ||w||^2 + sum_i alpha_i |w_i|``
+        and the upper level the validation MSE of ``X_val w + c``. Exactly, ``c = mean(y) - mean(X) w`` over the
+        training rows, so ``fit`` centres ``X``, ``y``, ``X_val`` and ``y_val`` by the training rows' means (as
+        scikit-learn's linear models do) and sets ``intercept_``; ``alpha_max`` is then that of the centred data.
       validation_fraction, random_state: the held-out split ``fit`` makes when given no validation data.
       argmin_kw: a dict of further keywords of :func:`fbjax.argmin` (``tol``, ``solver``, ``max_support``, ...).
 
@@ -85,10 +90,11 @@ class WeightedL1(BaseEstimator):
     ``step``, the start fraction and ``box_lower`` are its arguments, so refits over them reuse it. ``predict``
     and ``decision_function`` return NumPy arrays. With ``loss="logistic"`` it is a scikit-learn classifier
     (``is_classifier``; ``predict`` returns labels of ``classes_``, ``predict_proba``, ``decision_function``,
-    ``score`` the accuracy), else a regressor (``score`` the R^2). Neither fits an intercept: center ``y``
-    and the columns of ``X`` first where one is needed.
+    ``score`` the accuracy), else a regressor (``score`` the R^2). Only the squared loss on a dense ``X`` fits an
+    intercept (``fit_intercept``); otherwise center ``y`` and the columns of ``X`` first where one is needed.
 
-    Attributes after ``fit``: ``coef_`` (the lower-level solution at the best penalties), ``alpha_``
+    Attributes after ``fit``: ``coef_`` (the lower-level solution at the best penalties), ``intercept_`` (0.0
+    without ``fit_intercept``), ``alpha_``
     (those penalties, ``exp(x_)``), ``x_``, ``alpha_max_``, ``alpha_scalar_`` (the grid's best scalar
     penalty, None without a grid), ``validation_loss_`` (at ``coef_``), ``result_`` (the
     :class:`fbjax.OuterResult` trajectory), ``n_iter_`` (outer iterations run), ``n_features_in_``, and
@@ -98,15 +104,17 @@ class WeightedL1(BaseEstimator):
     def __init__(
         self, loss: str = "squared", *, l2: float | None = None, outer="ntrba", policy: str = "sc", max_iter: int = 50,
         radius: float = 0.1, step: float = 0.1, start="scalar", grid: int = 100, box_lower: float | None = None,
-        validation_fraction: float = 0.25, random_state: int = 0, argmin_kw: dict | None = None,
+        fit_intercept: bool = False, validation_fraction: float = 0.25, random_state: int = 0,
+        argmin_kw: dict | None = None,
     ):  # fmt: skip
         self.loss, self.l2, self.outer, self.policy, self.max_iter = loss, l2, outer, policy, max_iter
         self.radius, self.step, self.start, self.grid, self.box_lower = radius, step, start, grid, box_lower
-        self.validation_fraction, self.random_state, self.argmin_kw = validation_fraction, random_state, argmin_kw
+        self.fit_intercept, self.validation_fraction, self.random_state = fit_intercept, validation_fraction, random_state
+        self.argmin_kw = argmin_kw
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True  # SciPy sparse X (and BCOO) fit with FISTA on BCOO
+        tags.input_tags.sparse = not self.fit_intercept  # SciPy sparse X (and BCOO) fit with FISTA on BCOO
         tags.target_tags.required = True
         if self.loss == "logistic":
             tags.estimator_type, tags.classifier_tags = "classifier", ClassifierTags(multi_class=False)
@@ -129,6 +137,11 @@ class WeightedL1(BaseEstimator):
         if reserved:
             raise ValueError(f"argmin_kw may not set {sorted(reserved)}: WeightedL1 fixes psi = exp (alpha = exp(x)), "
                              "takes the policy as its own parameter and warm-starts the lower level itself")
+        if not isinstance(self.fit_intercept, (bool, np.bool_)):
+            raise ValueError(f"fit_intercept must be True or False, got {self.fit_intercept!r}")
+        if self.fit_intercept and self.loss != "squared":
+            raise ValueError("fit_intercept=True is supported for loss='squared' only (where centring the data is "
+                             "exact); for the logistic loss add a constant column to X, whose weight is then penalised")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}")
 
@@ -145,6 +158,9 @@ class WeightedL1(BaseEstimator):
             X, y, X_val, y_val = X[perm[n_val:]], y[perm[n_val:]], X[perm[:n_val]], y[perm[:n_val]]
         else:
             X_val, y_val = self._checked(X_val, y_val, reset=False, names=("X_val", "y_val"))
+        x_mean, y_mean = self._centring(X, y, X_val)
+        if self.fit_intercept:
+            X, y, X_val, y_val = X - x_mean, y - y_mean, X_val - x_mean, y_val - y_mean
         X, y, X_val, y_val = _as_jax(X), jnp.asarray(y), _as_jax(X_val), jnp.asarray(y_val)
         model = LOSSES[self.loss]
         F = MODELS[model](X, y, l2=1.0 / X.shape[0] if self.l2 is None else self.l2)
@@ -158,10 +174,22 @@ class WeightedL1(BaseEstimator):
         result, alpha_max, x_scalar = _learn(static, model, F, X_val, y_val, values)
         # the lower-level solution the outer run computed at its best point, and Phi there
         self.coef_, self.validation_loss_ = result.best_aux, float(result.best_value)
+        self.intercept_ = float(y_mean - x_mean @ np.asarray(self.coef_)) if self.fit_intercept else 0.0
         self.x_, self.alpha_, self.alpha_max_ = result.best_x, jnp.exp(result.best_x), float(alpha_max)
         self.alpha_scalar_ = None if x_scalar is None else float(jnp.exp(x_scalar[0]))
         self.result_, self.n_iter_ = result, int(result.num_iter)
         return self
+
+    def _centring(self, X, y, X_val):
+        """``(mean of X's rows, mean of y)`` over the training rows with ``fit_intercept``, else ``(0.0, 0.0)``:
+        with ``c = mean(y) - mean(X) w`` the intercept's optimum, ``X w + c - y = (X - mean(X)) w - (y - mean(y))``
+        on the training and the validation rows alike."""
+        if not self.fit_intercept:
+            return 0.0, 0.0
+        if scipy.sparse.issparse(X) or scipy.sparse.issparse(X_val):
+            raise ValueError("fit_intercept=True needs a dense X and X_val (centring a sparse matrix makes it dense); "
+                             "pass X.toarray(), or center y and the columns of X yourself and keep fit_intercept=False")
+        return X.mean(axis=0), y.mean()
 
     def _checked(self, X, y, *, reset, names=("X", "y")):
         """``(X, y)`` as NumPy (X: dense, or SciPy CSR for a sparse or BCOO ``X``) after scikit-learn's checks
@@ -200,10 +228,10 @@ class WeightedL1(BaseEstimator):
         return np.where(y == self.classes_[1], 1.0, -1.0)
 
     def _linear(self, X) -> np.ndarray:
-        """``X @ coef_`` (``X`` dense, SciPy sparse or BCOO)."""
+        """``X @ coef_ + intercept_`` (``X`` dense, SciPy sparse or BCOO)."""
         check_is_fitted(self, "coef_")
         X = validate_data(self, _from_bcoo(X, "X"), reset=False, accept_sparse="csr", dtype=(np.float64, np.float32))
-        return np.asarray(X @ np.asarray(self.coef_))
+        return np.asarray(X @ np.asarray(self.coef_)) + self.intercept_
 
     @available_if(lambda self: self.loss == "logistic")
     def decision_function(self, X) -> np.ndarray:
@@ -223,7 +251,7 @@ class WeightedL1(BaseEstimator):
         return np.column_stack([-np.logaddexp(0, t), -np.logaddexp(0, -t)])
 
     def predict(self, X):
-        """``X @ coef_`` (squared loss) or the labels ``classes_[1]`` where ``X @ coef_ > 0``, else
+        """``X @ coef_ + intercept_`` (squared loss) or the labels ``classes_[1]`` where ``X @ coef_ > 0``, else
         ``classes_[0]`` (logistic)."""
         t = self._linear(X)
         return t if self.loss == "squared" else self.classes_[(t > 0).astype(int)]

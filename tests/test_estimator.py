@@ -150,6 +150,34 @@ def test_refits_with_other_numbers_reuse_the_compiled_program():
         assert float(est.x_.min()) >= np.log(est.alpha_max_) + kw.get("box_lower", -4.0) - 1e-12
 
 
+def test_fit_intercept_is_exact_for_the_squared_loss():
+    """``fit_intercept``: the model ``X w + c`` on shifted data. Checked against the optimality conditions of
+    ``||X w + c - y||^2 / (2 n) + l2/2 ||w||^2 + sum_i alpha_i |w_i|`` at the learned ``alpha_`` (independent of
+    the centring), the uncentred validation MSE, and invariance to the shift."""
+    d = calibrated_degenerate(0, 100, 150, 0.95)
+    shift = np.random.default_rng(1).uniform(-5, 5, 150)
+    X, y, X_val, y_val = d.A_train + shift, d.b_train + 3.0, d.A_val + shift, d.b_val + 3.0
+    kw = dict(max_iter=8, grid=20, argmin_kw={"tol": 1e-12})
+    est = fbjax.WeightedL1(fit_intercept=True, **kw).fit(X, y, X_val, y_val)
+    w, c, n = np.asarray(est.coef_), est.intercept_, X.shape[0]
+    r = y - X @ w - c
+    assert abs(np.mean(r)) <= 1e-12 * np.abs(y).max()  # d/dc = 0
+    g = X.T @ r / n - w / n  # = alpha_i sign(w_i) on the support, |.| <= alpha_i off it (l2 = 1 / n)
+    alpha, on = np.asarray(est.alpha_), w != 0
+    assert on.sum() >= 5
+    np.testing.assert_allclose(g[on], alpha[on] * np.sign(w[on]), rtol=1e-9, atol=1e-12)
+    assert np.all(np.abs(g[~on]) <= alpha[~on] * (1 + 1e-9))
+    np.testing.assert_allclose(est.validation_loss_, np.mean((X_val @ w + c - y_val) ** 2), rtol=1e-10)
+    np.testing.assert_allclose(est.predict(d.A_test + shift), (d.A_test + shift) @ w + c, rtol=1e-12)
+    # the shift is centred away: the same model as on the unshifted data, its intercept moved by 3 - shift . w
+    ref = fbjax.WeightedL1(fit_intercept=True, **kw).fit(d.A_train, d.b_train, d.A_val, d.b_val)
+    np.testing.assert_allclose(w, ref.coef_, atol=1e-9)
+    assert c == pytest.approx(ref.intercept_ + 3.0 - shift @ w, abs=1e-8)
+    # without the intercept the shifted data fit far worse; without fit_intercept intercept_ is 0
+    plain = fbjax.WeightedL1(**kw).fit(X, y, X_val, y_val)
+    assert plain.intercept_ == 0.0 and est.validation_loss_ < 0.5 * plain.validation_loss_
+
+
 def test_bad_input_and_unfitted_use():
     X, y = np.ones((4, 3)), np.ones(4)
     for kw, msg in [(dict(loss="hinge"), "loss must be one of"), (dict(outer="adam"), "outer must be"),
@@ -157,6 +185,8 @@ def test_bad_input_and_unfitted_use():
                     (dict(box_lower=0.0), "box_lower"),
                     (dict(radius=0.0), "radius must be"), (dict(step=float("inf")), "step must be"),
                     (dict(validation_fraction=1.0), "validation_fraction"),
+                    (dict(fit_intercept="yes"), "fit_intercept must be True or False"),
+                    (dict(loss="logistic", fit_intercept=True), "supported for loss='squared' only"),
                     (dict(argmin_kw={"psi": "softplus"}), r"may not set \['psi'\]")]:  # fmt: skip
         with pytest.raises(ValueError, match=msg):
             fbjax.WeightedL1(**kw).fit(X, y)
@@ -172,6 +202,8 @@ def test_bad_input_and_unfitted_use():
                        (np.ones((1, 3)), "1 sample"), (np.ones(4), "Reshape your data")]:  # fmt: skip
         with pytest.raises(ValueError, match=msg):
             est.fit(X_bad, np.ones(len(X_bad)))
+    with pytest.raises(ValueError, match="fit_intercept=True needs a dense X and X_val"):
+        fbjax.WeightedL1(fit_intercept=True).fit(scipy.sparse.csr_matrix(X), y)
     with pytest.raises(ValueError, match="pass both X_val and y_val"):
         est.fit(np.ones((4, 3)), np.ones(4), np.ones((2, 3)))
     clf, X = fbjax.WeightedL1("logistic"), np.eye(6, 3)
@@ -240,7 +272,8 @@ def test_a_target_orthogonal_to_the_design_gives_the_zero_model(dtype):
     np.testing.assert_allclose(est.predict_proba(X2), 0.5)
 
 
-@parametrize_with_checks([fbjax.WeightedL1(max_iter=3, grid=5), fbjax.WeightedL1("logistic", max_iter=3, grid=5)])
+@parametrize_with_checks([fbjax.WeightedL1(max_iter=3, grid=5), fbjax.WeightedL1("logistic", max_iter=3, grid=5),
+                          fbjax.WeightedL1(max_iter=3, grid=5, fit_intercept=True)])
 def test_scikit_learn_estimator_checks(estimator, check):
     """scikit-learn's own API checks (input validation, NotFittedError, clone, pickling, n_features_in_, sparse
     input, float32, ...), the regressor's and (logistic loss) the binary classifier's: string labels,
