@@ -321,13 +321,18 @@ def test_task_group_learning_small():
 # ---------------------------------------------------------------- SPNBO
 
 
-def test_spnbo_decreases_its_merit_and_the_validation_loss(problem):
+@pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
+def test_spnbo_decreases_its_merit_and_the_validation_loss(problem, dtype):
+    """In float64, and in float32 (where optax's simplex projection, float64 under x64, once broke the loop)."""
     F, _, upper = problem
     phi = lambda x_: upper(x_, fbjax.argmin(F, x_))  # noqa: E731
     x0 = jnp.full(20, float(jnp.log(0.1)))
-    res = jax.jit(lambda x0_: spnbo(F, upper, x0_, params=SPNBO(stages=4, inner_iter=2000)))(x0)
+    Fd = fbjax.LeastSquares(F.A.astype(dtype), F.b.astype(dtype), l2=F.l2.astype(dtype))
+    up = lambda x_, y: upper(x_, y.astype(jnp.float64)).astype(dtype)  # noqa: E731
+    res = jax.jit(lambda x0_: spnbo(Fd, up, x0_, params=SPNBO(stages=4, inner_iter=2000)))(x0.astype(dtype))
+    assert all(a.dtype == dtype for a in (res.x, res.w, res.p, res.merit_end, res.mus))
     assert float(res.merit_end[0]) < 0.1 * float(res.merit_start[0])  # same mu, beta within a stage
     assert np.all(np.isfinite(np.asarray(res.merit_end)))
-    np.testing.assert_allclose(jnp.sum(res.p), 1.0, atol=1e-10)
-    assert float(phi(res.x)) < float(phi(x0))
+    np.testing.assert_allclose(jnp.sum(res.p), 1.0, atol=100 * jnp.finfo(dtype).eps)
+    assert float(phi(res.x.astype(jnp.float64))) < float(phi(x0))
     assert float(res.mus[1]) == pytest.approx(0.5 * float(res.mus[0]))

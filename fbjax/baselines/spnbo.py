@@ -84,7 +84,7 @@ def spnbo(F, upper: Callable, x0, psi="exp", *, w0=None, params: SPNBO = SPNBO()
     """
     x0, w0 = validate(F, x0, w0)
     psi = _w.resolve(psi)
-    d = F.n_features
+    d, dtype = F.n_features, x0.dtype
     P = params
 
     def constraint(w, x, mu):
@@ -117,7 +117,8 @@ def spnbo(F, upper: Callable, x0, psi="exp", *, w0=None, params: SPNBO = SPNBO()
         scale = lambda v_: jnp.sqrt(jnp.clip(v_, P.rho, P.b))  # noqa: E731
         eta = P.eta / (1.0 + t) ** (1.0 / 3.0)
         z_new = tmap(lambda z_, m_, v_: z_ - eta * P.gamma * m_ / scale(v_), z, m, v)
-        p_new = p + eta * (projection_simplex(p + P.sigma * mp / scale(vp)) - p)
+        # optax's projection_simplex returns float64 for float32 input where x64 is on (its int64 arange)
+        p_new = p + eta * (projection_simplex(p + P.sigma * mp / scale(vp)).astype(dtype) - p)
         return z_new, p_new, z, p, m, mp, v, vp, key
 
     def stage(carry, k):
@@ -149,6 +150,7 @@ def spnbo(F, upper: Callable, x0, psi="exp", *, w0=None, params: SPNBO = SPNBO()
         record = (start, merit(z, p, mu, beta), jnp.linalg.norm(constraint(z[0], z[1], mu)), t, mu, beta)
         return (z, p, key), record
 
-    p0 = jnp.full((d,), 1.0 / d, x0.dtype)
-    (z, p, _), rec = jax.lax.scan(stage, ((w0, x0), p0, jax.random.PRNGKey(seed)), jnp.arange(P.stages))
+    p0 = jnp.full((d,), 1.0 / d, dtype)
+    stages = jnp.arange(P.stages, dtype=dtype)  # in the problem's dtype: mu, beta and eps follow it
+    (z, p, _), rec = jax.lax.scan(stage, ((w0, x0), p0, jax.random.PRNGKey(seed)), stages)
     return SPNBOResult(z[1], z[0], p, *rec)
