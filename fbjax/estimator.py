@@ -158,8 +158,8 @@ class WeightedL1(BaseEstimator):
             X, y, X_val, y_val = X[perm[n_val:]], y[perm[n_val:]], X[perm[:n_val]], y[perm[:n_val]]
         else:
             X_val, y_val = self._checked(X_val, y_val, reset=False, names=("X_val", "y_val"))
-        x_mean, y_mean = self._centring(X, y, X_val)
         if self.fit_intercept:
+            x_mean, y_mean = self._training_means(X, y, X_val)
             X, y, X_val, y_val = X - x_mean, y - y_mean, X_val - x_mean, y_val - y_mean
         X, y, X_val, y_val = _as_jax(X), jnp.asarray(y), _as_jax(X_val), jnp.asarray(y_val)
         model = LOSSES[self.loss]
@@ -180,12 +180,11 @@ class WeightedL1(BaseEstimator):
         self.result_, self.n_iter_ = result, int(result.num_iter)
         return self
 
-    def _centring(self, X, y, X_val):
-        """``(mean of X's rows, mean of y)`` over the training rows with ``fit_intercept``, else ``(0.0, 0.0)``:
-        with ``c = mean(y) - mean(X) w`` the intercept's optimum, ``X w + c - y = (X - mean(X)) w - (y - mean(y))``
-        on the training and the validation rows alike."""
-        if not self.fit_intercept:
-            return 0.0, 0.0
+    @staticmethod
+    def _training_means(X, y, X_val):
+        """``(mean of X's rows, mean of y)`` over the training rows, for ``fit_intercept``: with ``c = mean(y) -
+        mean(X) w`` the intercept's optimum, ``X w + c - y = (X - mean(X)) w - (y - mean(y))`` on the training and
+        the validation rows alike."""
         if scipy.sparse.issparse(X) or scipy.sparse.issparse(X_val):
             raise ValueError("fit_intercept=True needs a dense X and X_val (centring a sparse matrix makes it dense); "
                              "pass X.toarray(), or center y and the columns of X yourself and keep fit_intercept=False")
