@@ -109,8 +109,8 @@ class WeightedL1(BaseEstimator):
     ):  # fmt: skip
         self.loss, self.l2, self.outer, self.policy, self.max_iter = loss, l2, outer, policy, max_iter
         self.radius, self.step, self.start, self.grid, self.box_lower = radius, step, start, grid, box_lower
-        self.fit_intercept, self.validation_fraction, self.random_state = fit_intercept, validation_fraction, random_state
-        self.argmin_kw = argmin_kw
+        self.fit_intercept, self.validation_fraction = fit_intercept, validation_fraction
+        self.random_state, self.argmin_kw = random_state, argmin_kw
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

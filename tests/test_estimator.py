@@ -176,6 +176,13 @@ def test_fit_intercept_is_exact_for_the_squared_loss():
     # without the intercept the shifted data fit far worse; without fit_intercept intercept_ is 0
     plain = fbjax.WeightedL1(**kw).fit(X, y, X_val, y_val)
     assert plain.intercept_ == 0.0 and est.validation_loss_ < 0.5 * plain.validation_loss_
+    # float32 data: a float32 fit, its intercept and validation MSE to float32's tolerance
+    data32 = (a.astype(np.float32) for a in (X, y, X_val, y_val))
+    f32 = fbjax.WeightedL1(fit_intercept=True, max_iter=8, grid=20).fit(*data32)
+    w32, c32 = np.asarray(f32.coef_), f32.intercept_
+    assert w32.dtype == np.float32 and isinstance(c32, float)
+    assert abs(np.mean(y - X @ w32 - c32)) <= 1e-4 * np.abs(y).max()
+    np.testing.assert_allclose(f32.validation_loss_, np.mean((X_val @ w32 + c32 - y_val) ** 2), rtol=1e-4)
 
 
 def test_bad_input_and_unfitted_use():
