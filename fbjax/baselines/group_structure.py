@@ -22,8 +22,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from optax.projections import projection_simplex
 
+from fbjax.baselines._simplex import project_simplex
 from fbjax.baselines.bregman import dual_fb, task_fb
 from fbjax.losses import LeastSquares
 
@@ -96,7 +96,7 @@ def _projected_gradient(U, design, num_groups, m, outer_iter, step, seed, restar
     """``theta <- P_Theta(theta - step grad U / ||grad U||_inf)`` over ``(num_groups, m)`` memberships, best
     of ``restarts`` Dirichlet starts by the final upper-level value; ARI against ``design.groups``."""
     X, y, Xv, yv = (jnp.asarray(a) for a in design[:4])
-    project = jax.vmap(projection_simplex, in_axes=1, out_axes=1)
+    project = jax.vmap(project_simplex, in_axes=1, out_axes=1)
 
     @jax.jit
     def outer(theta, X, y, Xv, yv):  # data as arguments: XLA:CPU stalled on closed-over constants

@@ -35,9 +35,9 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from optax.projections import projection_simplex
 
 from fbjax import weights as _w
+from fbjax.baselines._simplex import project_simplex
 from fbjax.baselines.smoothing import surrogate
 from fbjax.solvers import validate
 
@@ -117,8 +117,7 @@ def spnbo(F, upper: Callable, x0, psi="exp", *, w0=None, params: SPNBO = SPNBO()
         scale = lambda v_: jnp.sqrt(jnp.clip(v_, P.rho, P.b))  # noqa: E731
         eta = P.eta / (1.0 + t) ** (1.0 / 3.0)
         z_new = tmap(lambda z_, m_, v_: z_ - eta * P.gamma * m_ / scale(v_), z, m, v)
-        # optax's projection_simplex returns float64 for float32 input where x64 is on (its int64 arange)
-        p_new = p + eta * (projection_simplex(p + P.sigma * mp / scale(vp)).astype(dtype) - p)
+        p_new = p + eta * (project_simplex(p + P.sigma * mp / scale(vp)) - p)
         return z_new, p_new, z, p, m, mp, v, vp, key
 
     def stage(carry, k):
