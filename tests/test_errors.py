@@ -148,8 +148,8 @@ def test_lasso_without_ridge_on_dependent_columns_is_an_error(seed, selected):
     column 2 + column 3), so column 1 is biactive. Where SC selects it (``z_1 < 0``), ``[hess F]_{S,S}`` is
     singular within the rank bound: Cholesky breaks down (seed 1) or ends with a pivot at rounding level and a
     finite hypergradient of 8e14 to 1.4e15 (before the pivot test: seeds 0, 3 and 7 with XLA's default flags,
-    seed 0 alone under this suite's -O0, where 3 and 7 break down). Both are the singular error. Where SC leaves it out (seed 2) the block is regular and the hypergradient finite; a ridge makes
-    every case well posed."""
+    seed 0 alone under this suite's -O0, where 3 and 7 break down). Both are the singular error. Where SC leaves
+    it out (seed 2) the block is regular and the hypergradient finite; a ridge makes every case well posed."""
     rng = np.random.default_rng(seed)
     n, p = 30, 12
     A = rng.standard_normal((n, p))
