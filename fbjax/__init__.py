@@ -12,6 +12,7 @@ from fbjax.fb import fb_operator, fb_residual, forward_map, partition, soft_thre
 from fbjax.implicit import adjoint_selection, argmin, solution_vjp
 from fbjax.outer import OuterResult, TrustRegion, batch_map, nba, ntrba, optax_solve
 from fbjax.losses import LeastSquares, LinearModelLoss, Logistic, SmoothLoss
+from fbjax.intercept import WithIntercept
 from fbjax.solvers import Solution, solve
 from fbjax.estimator import WeightedL1
 
@@ -25,6 +26,7 @@ __all__ = [
     "OuterResult",
     "TrustRegion",
     "WeightedL1",
+    "WithIntercept",
     "Policy",
     "SignConsistent",
     "SmoothLoss",

@@ -43,6 +43,7 @@ from fbjax import _checks
 from fbjax.baselines.grid import best_scalar_penalty
 from fbjax.data.synthetic import MODELS, held_out_loss
 from fbjax.implicit import argmin
+from fbjax.intercept import WithIntercept
 from fbjax.outer import nba, ntrba, optax_solve
 from fbjax.outer._common import check_positive
 from fbjax.solvers import solve
@@ -73,11 +74,13 @@ class WeightedL1(BaseEstimator):
         lower bound, the default); the upper end is ``log(0.9 alpha_max)``. Where ``alpha_max`` is 0 (``y``
         orthogonal to every column of ``X``: ``w = 0`` for every penalty) it is taken as ``ALPHA_MAX_FLOOR``
         (1e-15, as scikit-learn's ``LassoCV`` does), and the fit returns ``coef_ = 0``.
-      fit_intercept: also fit an unpenalised intercept ``c`` (squared loss, dense ``X`` only; default False, the
-        paper's model): the lower level becomes ``||X w + c - y||^2 / (2 n) + l2/2 ||w||^2 + sum_i alpha_i |w_i|``
-        and the upper level the validation MSE of ``X_val w + c``. Exactly, ``c = mean(y) - mean(X) w`` over the
-        training rows, so ``fit`` centres ``X``, ``y``, ``X_val`` and ``y_val`` by the training rows' means (as
-        scikit-learn's linear models do) and sets ``intercept_``; ``alpha_max`` is then that of the centred data.
+      fit_intercept: also fit an unpenalised, unridged intercept ``c`` (default False, the paper's model): the lower
+        level becomes ``mean_i l(x_i^T w + c, y_i) + l2/2 ||w||^2 + sum_i alpha_i |w_i|`` and the upper level the
+        validation loss of ``X_val w + c``. For the squared loss on a dense ``X``, ``c = mean(y) - mean(X) w`` over
+        the training rows, so ``fit`` centres ``X``, ``y``, ``X_val`` and ``y_val`` by the training rows' means (as
+        scikit-learn's linear models do); otherwise (logistic loss, sparse ``X``) ``c`` is profiled out of the
+        lower level exactly (:class:`fbjax.WithIntercept`, solved with FISTA). ``fit`` sets ``intercept_``;
+        ``alpha_max`` is then that of the model with the intercept.
       validation_fraction, random_state: the held-out split ``fit`` makes when given no validation data.
       argmin_kw: a dict of further keywords of :func:`fbjax.argmin` (``tol``, ``solver``, ``max_support``, ...).
 
@@ -90,8 +93,7 @@ class WeightedL1(BaseEstimator):
     ``step``, the start fraction and ``box_lower`` are its arguments, so refits over them reuse it. ``predict``
     and ``decision_function`` return NumPy arrays. With ``loss="logistic"`` it is a scikit-learn classifier
     (``is_classifier``; ``predict`` returns labels of ``classes_``, ``predict_proba``, ``decision_function``,
-    ``score`` the accuracy), else a regressor (``score`` the R^2). Only the squared loss on a dense ``X`` fits an
-    intercept (``fit_intercept``); otherwise center ``y`` and the columns of ``X`` first where one is needed.
+    ``score`` the accuracy), else a regressor (``score`` the R^2).
 
     Attributes after ``fit``: ``coef_`` (the lower-level solution at the best penalties), ``intercept_`` (0.0
     without ``fit_intercept``), ``alpha_``
@@ -114,7 +116,7 @@ class WeightedL1(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = not self.fit_intercept  # SciPy sparse X (and BCOO) fit with FISTA on BCOO
+        tags.input_tags.sparse = True  # SciPy sparse X (and BCOO) fit with FISTA on BCOO
         tags.target_tags.required = True
         if self.loss == "logistic":
             tags.estimator_type, tags.classifier_tags = "classifier", ClassifierTags(multi_class=False)
@@ -139,9 +141,6 @@ class WeightedL1(BaseEstimator):
                              "takes the policy as its own parameter and warm-starts the lower level itself")
         if not isinstance(self.fit_intercept, (bool, np.bool_)):
             raise ValueError(f"fit_intercept must be True or False, got {self.fit_intercept!r}")
-        if self.fit_intercept and self.loss != "squared":
-            raise ValueError("fit_intercept=True is supported for loss='squared' only (where centring the data is "
-                             "exact); for the logistic loss add a constant column to X, whose weight is then penalised")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}")
 
@@ -158,12 +157,18 @@ class WeightedL1(BaseEstimator):
             X, y, X_val, y_val = X[perm[n_val:]], y[perm[n_val:]], X[perm[:n_val]], y[perm[:n_val]]
         else:
             X_val, y_val = self._checked(X_val, y_val, reset=False, names=("X_val", "y_val"))
-        if self.fit_intercept:
-            x_mean, y_mean = self._training_means(X, y, X_val)
+        centre = self.fit_intercept and self.loss == "squared" and not any(map(scipy.sparse.issparse, (X, X_val)))
+        if centre:  # c = mean(y) - mean(X) w: X w + c - y = (X - mean(X)) w - (y - mean(y)) on both splits
+            x_mean, y_mean = X.mean(axis=0), y.mean()
             X, y, X_val, y_val = X - x_mean, y - y_mean, X_val - x_mean, y_val - y_mean
         X, y, X_val, y_val = _as_jax(X), jnp.asarray(y), _as_jax(X_val), jnp.asarray(y_val)
         model = LOSSES[self.loss]
         F = MODELS[model](X, y, l2=1.0 / X.shape[0] if self.l2 is None else self.l2)
+        if self.fit_intercept and not centre:
+            if self.loss == "logistic" and np.unique(np.asarray(y)).size < 2:
+                raise ValueError("fit_intercept=True: the training rows hold one class only, so no finite intercept "
+                                 "fits them; pass X_val, y_val or another random_state")
+            F = WithIntercept(F)
         # what shapes the program is static; the numbers are traced, so that a refit with another l2, radius,
         # step, start fraction or box_lower (a GridSearchCV over them) reuses the compiled program
         static = _Static(self.loss, self.outer, self.policy, self.max_iter, self.start == "scalar", self.grid,
@@ -174,21 +179,14 @@ class WeightedL1(BaseEstimator):
         result, alpha_max, x_scalar = _learn(static, model, F, X_val, y_val, values)
         # the lower-level solution the outer run computed at its best point, and Phi there
         self.coef_, self.validation_loss_ = result.best_aux, float(result.best_value)
-        self.intercept_ = float(y_mean - x_mean @ np.asarray(self.coef_)) if self.fit_intercept else 0.0
+        if centre:
+            self.intercept_ = float(y_mean - x_mean @ np.asarray(self.coef_))
+        else:
+            self.intercept_ = float(F.intercept(self.coef_)) if self.fit_intercept else 0.0
         self.x_, self.alpha_, self.alpha_max_ = result.best_x, jnp.exp(result.best_x), float(alpha_max)
         self.alpha_scalar_ = None if x_scalar is None else float(jnp.exp(x_scalar[0]))
         self.result_, self.n_iter_ = result, int(result.num_iter)
         return self
-
-    @staticmethod
-    def _training_means(X, y, X_val):
-        """``(mean of X's rows, mean of y)`` over the training rows, for ``fit_intercept``: with ``c = mean(y) -
-        mean(X) w`` the intercept's optimum, ``X w + c - y = (X - mean(X)) w - (y - mean(y))`` on the training and
-        the validation rows alike."""
-        if scipy.sparse.issparse(X) or scipy.sparse.issparse(X_val):
-            raise ValueError("fit_intercept=True needs a dense X and X_val (centring a sparse matrix makes it dense); "
-                             "pass X.toarray(), or center y and the columns of X yourself and keep fit_intercept=False")
-        return X.mean(axis=0), y.mean()
 
     def _checked(self, X, y, *, reset, names=("X", "y")):
         """``(X, y)`` as NumPy (X: dense, or SciPy CSR for a sparse or BCOO ``X``) after scikit-learn's checks
@@ -234,24 +232,26 @@ class WeightedL1(BaseEstimator):
 
     @available_if(lambda self: self.loss == "logistic")
     def decision_function(self, X) -> np.ndarray:
-        """``X @ coef_``, the log-odds of ``classes_[1]`` (logistic loss only)."""
+        """``X @ coef_ + intercept_``, the log-odds of ``classes_[1]`` (logistic loss only)."""
         return self._linear(X)
 
     @available_if(lambda self: self.loss == "logistic")
     def predict_proba(self, X) -> np.ndarray:
-        """``[1 - s, s]`` with ``s = 1 / (1 + exp(-X @ coef_))`` the probability of ``classes_[1]``."""
+        """``[1 - s, s]``: ``s = 1 / (1 + exp(-t))`` is the probability of ``classes_[1]`` (``t``: the decision
+        function)."""
         s = expit(self._linear(X))
         return np.column_stack([1 - s, s])
 
     @available_if(lambda self: self.loss == "logistic")
     def predict_log_proba(self, X) -> np.ndarray:
-        """``log predict_proba(X) = [-log(1 + e^t), -log(1 + e^-t)]`` at ``t = X @ coef_``, without overflow."""
+        """``log predict_proba(X) = [-log(1 + e^t), -log(1 + e^-t)]`` (``t``: the decision function), without
+        overflow."""
         t = self._linear(X)
         return np.column_stack([-np.logaddexp(0, t), -np.logaddexp(0, -t)])
 
     def predict(self, X):
-        """``X @ coef_ + intercept_`` (squared loss) or the labels ``classes_[1]`` where ``X @ coef_ > 0``, else
-        ``classes_[0]`` (logistic)."""
+        """``X @ coef_ + intercept_`` (squared loss) or the labels ``classes_[1]`` where ``X @ coef_ + intercept_ > 0``,
+        else ``classes_[0]`` (logistic)."""
         t = self._linear(X)
         return t if self.loss == "squared" else self.classes_[(t > 0).astype(int)]
 
@@ -296,7 +296,8 @@ def _learn(prm: _Static, model, F, X_val, y_val, num: dict):
     alpha_max = jnp.maximum(jnp.max(jnp.abs(grad0)), ALPHA_MAX_FLOOR)
     upper = jnp.log(alpha_max) + math.log(0.9)
     lower = jnp.log(alpha_max) + num["box_lower"] if prm.boxed else None
-    val = lambda w: held_out_loss(model, X_val, y_val, w)  # noqa: E731
+    intercept = F.intercept if isinstance(F, WithIntercept) else lambda w: 0.0  # noqa: E731
+    val = lambda w: held_out_loss(model, X_val, y_val, w, intercept(w))  # noqa: E731
     x_scalar = None
     if prm.grid_start:
         # the grid's small penalties give supports near n_train, where FISTA beats coordinate descent

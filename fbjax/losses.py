@@ -94,21 +94,23 @@ def _sq_col_norms(A):
     return jnp.sum(A * A, axis=0)
 
 
-def spectral_norm_sq(A, iters: int = 100, margin: float = 1.05) -> jax.Array:
-    """Upper estimate of ``||A||_2^2``: power iteration on ``A^T A`` times a safety ``margin``.
+def spectral_norm_sq(A, iters: int = 100, margin: float = 1.05, center: bool = False) -> jax.Array:
+    """Upper estimate of ``||A||_2^2`` (``center``: of ``||P A||_2^2``, ``P = I - 1 1^T / n`` the centring of
+    the columns, without forming ``P A``): power iteration on ``A^T A`` (``A^T P A``) times a safety ``margin``.
 
     Power iteration converges from below, so the margin keeps ``gamma = 1/Lambda_F`` inside
     ``(0, 1/Lambda_F_true)``; pass ``lipschitz=`` to a loss to use a known constant instead.
     """
     p = A.shape[1]
     v0 = jax.random.normal(jax.random.PRNGKey(0), (p,), dtype=A.dtype)
+    apply = (lambda v: A @ v - jnp.mean(A @ v)) if center else (lambda v: A @ v)  # noqa: E731
 
     def step(_, v):
-        w = _rmatvec(A, A @ v)
+        w = _rmatvec(A, apply(v))  # A^T P = (P A)^T: P is symmetric and idempotent
         return w / jnp.linalg.norm(w)
 
     v = jax.lax.fori_loop(0, iters, step, v0 / jnp.linalg.norm(v0))
-    return margin * jnp.sum((A @ v) ** 2)
+    return margin * jnp.sum(apply(v) ** 2)
 
 
 class LinearModelLoss(SmoothLoss):
@@ -164,6 +166,12 @@ class LinearModelLoss(SmoothLoss):
     @abc.abstractmethod
     def d2loss(t, b): ...
 
+    @staticmethod
+    def intercept_bracket(t, b):
+        """``(lo, hi)`` with ``sum_i l'(t_i + lo, b_i) <= 0 <= sum_i l'(t_i + hi, b_i)``: an interval holding
+        the intercept ``argmin_c mean_i l(t_i + c, b_i)`` (:class:`fbjax.WithIntercept`); a link defines it."""
+        raise NotImplementedError("this loss does not define intercept_bracket, which fbjax.WithIntercept needs")
+
     @property
     def n_samples(self) -> int:
         return self.A.shape[0]
@@ -184,27 +192,41 @@ class LinearModelLoss(SmoothLoss):
         return jnp.mean(self.loss(t, self.b)) + 0.5 * self.l2 * jnp.vdot(y, y)
 
     def grad(self, y):
-        return _rmatvec(self.A, self.dloss(self.A @ y, self.b)) / self.n_samples + self.l2 * y
+        return self.grad_at(y, self.A @ y)
+
+    def grad_at(self, y, t):
+        """``grad F(y)`` from the margins ``t = A y``."""
+        return _rmatvec(self.A, self.dloss(t, self.b)) / self.n_samples + self.l2 * y
+
+    def curvature_weights(self, t):
+        """``l''(t) / n`` at the margins ``t``: ``hess F = A^T diag(them) A + l2 I``."""
+        return self.d2loss(t, self.b) / self.n_samples
 
     def hvp(self, y, v):
-        w = self.d2loss(self.A @ y, self.b)
-        return _rmatvec(self.A, w * (self.A @ v)) / self.n_samples + self.l2 * v
+        w = self.curvature_weights(self.A @ y)
+        return _rmatvec(self.A, w * (self.A @ v)) + self.l2 * v
 
     def hess_block(self, y, idx):
         """``[hess F(y)]_{S,S} = A_S^T diag(l''(A y)) A_S / n + l2 I`` (Alg. 1, step 10)."""
+        return self.weighted_block(self.curvature_weights(self.A @ y), idx)
+
+    def weighted_block(self, w, idx):
+        """``A_S^T diag(w) A_S + l2 I`` with ``S = idx``: the Hessian block for curvature weights ``w``."""
         cols_t = _columns_t(self.A, self.A_T, idx)
-        w = self.d2loss(self.A @ y, self.b) / self.n_samples
         return (cols_t * w) @ cols_t.T + self.l2 * jnp.eye(idx.shape[0], dtype=cols_t.dtype)
 
     def hess_block_matvec(self, y, idx, count=None):
-        """``v -> A_K^T (l''(A y) * (A_K v)) / n + l2 v`` on gathered columns ``K = idx``.
+        """``v -> [hess F(y)]_{idx, idx} v`` through :meth:`weighted_block_matvec`."""
+        return self.weighted_block_matvec(self.curvature_weights(self.A @ y), idx, count)
+
+    def weighted_block_matvec(self, w, idx, count=None):
+        """``v -> A_K^T (w * (A_K v)) + l2 v`` on gathered columns ``K = idx`` (``w = l''(A y) / n``: ``hess F``).
 
         The columns are gathered and applied in pages (:func:`page_size` columns each, so at most
         ``PAGES`` of them: a bounded program); with ``count``, the pages past ``idx[:count]``
         are neither gathered nor multiplied (their output is 0), so a product costs ``O(n count)``
         up to one page, whatever the static bucket ``k = len(idx)``.
         """
-        w = self.d2loss(self.A @ y, self.b) / self.n_samples
         k = idx.shape[0]
         count = k if count is None else count
         starts = range(0, k, page_size(k))
@@ -245,6 +267,11 @@ class LeastSquares(LinearModelLoss):
     def d2loss(t, b):
         return jnp.ones_like(t)
 
+    @staticmethod
+    def intercept_bracket(t, b):
+        """``l'(t + c, b) = t + c - b``: the root ``mean(b - t)`` lies between ``min(b - t)`` and ``max(b - t)``."""
+        return jnp.min(b - t), jnp.max(b - t)
+
 
 class Logistic(LinearModelLoss):
     """``F(y) = mean_i log(1 + exp(-b_i a_i^T y)) + l2/2 ||y||^2`` with labels ``b in {-1, +1}``."""
@@ -266,3 +293,11 @@ class Logistic(LinearModelLoss):
     def d2loss(t, b):
         s = jax.nn.sigmoid(b * t)
         return s * (1.0 - s)
+
+    @staticmethod
+    def intercept_bracket(t, b):
+        """``[-max t - m, -min t + m]`` with ``m = log(n) + 1``: at its lower end every ``l'(t_i + c, b_i)`` is
+        below ``-(1 - 1/(e n))`` for a positive label and in ``(0, 1/(e n))`` for a negative one, so the sum is
+        negative once one label is positive (symmetrically positive at the upper end). Both labels must occur."""
+        m = jnp.log(t.shape[0]) + 1.0
+        return -jnp.max(t) - m, -jnp.min(t) + m

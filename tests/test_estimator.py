@@ -185,6 +185,65 @@ def test_fit_intercept_is_exact_for_the_squared_loss():
     np.testing.assert_allclose(f32.validation_loss_, np.mean((X_val @ w32 + c32 - y_val) ** 2), rtol=1e-4)
 
 
+def shifted_classification(seed, n=160, p=30, n_val=80):
+    """Binary labels from a sparse logistic model with intercept -2 (about one positive in four) on centred
+    features: a model without an intercept has nothing to fit the imbalance with."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n + n_val, p))
+    w = np.where(np.arange(p) < 5, rng.choice([-2.0, 2.0], p), 0.0)
+    y = (rng.random(n + n_val) < expit(X @ w - 2.0)).astype(int)
+    return X[:n], y[:n], X[n:], y[n:]
+
+
+def test_fit_intercept_for_the_logistic_loss():
+    """``fit_intercept`` with the logistic loss: the intercept is profiled out of the lower level
+    (:class:`fbjax.WithIntercept`). Checked against the optimality conditions of ``mean_i log(1 + exp(-y_i (x_i^T w +
+    c))) + l2/2 ||w||^2 + sum_i alpha_i |w_i|`` at the learned ``alpha_``, the validation log-loss and
+    ``predict_proba`` of ``X w + c``, and invariance to a shift of the features."""
+    X, y, X_val, y_val = shifted_classification(0)
+    kw = dict(max_iter=15, grid=20, argmin_kw={"tol": 1e-12})
+    est = fbjax.WeightedL1("logistic", fit_intercept=True, **kw).fit(X, y, X_val, y_val)
+    w, c, n = np.asarray(est.coef_), est.intercept_, X.shape[0]
+    s = np.where(y == est.classes_[1], 1.0, -1.0)
+    r = -s * expit(-s * (X @ w + c))  # l'(x_i^T w + c, s_i)
+    assert abs(np.mean(r)) <= 1e-12  # d/dc = 0
+    g = -(X.T @ r / n + w / n)  # = alpha_i sign(w_i) on the support, |.| <= alpha_i off it (l2 = 1 / n)
+    alpha, on = np.asarray(est.alpha_), w != 0
+    assert 3 <= on.sum() < 30
+    np.testing.assert_allclose(g[on], alpha[on] * np.sign(w[on]), rtol=1e-8, atol=1e-12)
+    assert np.all(np.abs(g[~on]) <= alpha[~on] * (1 + 1e-8))
+    s_val = np.where(y_val == est.classes_[1], 1.0, -1.0)
+    np.testing.assert_allclose(est.validation_loss_, np.mean(np.logaddexp(0, -s_val * (X_val @ w + c))), rtol=1e-10)
+    np.testing.assert_allclose(est.predict_proba(X_val)[:, 1], expit(X_val @ w + c), rtol=1e-12)
+    # without the intercept: a worse validation loss; with it, the same model on shifted features, c moved
+    plain = fbjax.WeightedL1("logistic", **kw).fit(X, y, X_val, y_val)
+    assert plain.intercept_ == 0.0 and est.validation_loss_ < 0.9 * plain.validation_loss_
+    shift = np.random.default_rng(1).uniform(-2, 2, X.shape[1])
+    moved = fbjax.WeightedL1("logistic", fit_intercept=True, **kw).fit(X + shift, y, X_val + shift, y_val)
+    np.testing.assert_allclose(moved.coef_, w, atol=1e-7)
+    assert moved.intercept_ == pytest.approx(c - shift @ w, abs=1e-6)
+    with pytest.raises(ValueError, match="the training rows hold one class only"):  # the held-out split's rows
+        train, _ = split(40)
+        labels = np.ones(40)
+        labels[np.setdiff1d(np.arange(40), train)[:3]] = 0
+        fbjax.WeightedL1("logistic", fit_intercept=True, max_iter=2, grid=5).fit(X[:40], labels)
+
+
+def test_fit_intercept_on_a_sparse_design_is_the_dense_fit():
+    """Squared loss: a sparse ``X`` profiles the intercept out (FISTA on BCOO), a dense one is centred (the
+    solver's default on CPU): the same model."""
+    d = calibrated_degenerate(0, 100, 150, 0.95)
+    shift = np.where(np.random.default_rng(1).random(150) < 0.2, 2.0, 0.0)  # a few shifted columns: still sparse
+    X, X_val = np.where(np.abs(d.A_train) > 1.0, d.A_train, 0.0) + shift, d.A_val + shift
+    kw = dict(fit_intercept=True, max_iter=8, grid=20, argmin_kw={"tol": 1e-12})
+    dense = fbjax.WeightedL1(**kw).fit(X, d.b_train + 3.0, X_val, d.b_val + 3.0)
+    csr = fbjax.WeightedL1(**kw).fit(scipy.sparse.csr_matrix(X), d.b_train + 3.0, X_val, d.b_val + 3.0)
+    assert np.sum(np.asarray(dense.coef_) != 0) >= 5
+    np.testing.assert_allclose(csr.coef_, dense.coef_, atol=1e-8)
+    assert csr.intercept_ == pytest.approx(dense.intercept_, abs=1e-8)
+    np.testing.assert_allclose(csr.validation_loss_, dense.validation_loss_, rtol=1e-8)
+
+
 def test_bad_input_and_unfitted_use():
     X, y = np.ones((4, 3)), np.ones(4)
     for kw, msg in [(dict(loss="hinge"), "loss must be one of"), (dict(outer="adam"), "outer must be"),
@@ -193,7 +252,6 @@ def test_bad_input_and_unfitted_use():
                     (dict(radius=0.0), "radius must be"), (dict(step=float("inf")), "step must be"),
                     (dict(validation_fraction=1.0), "validation_fraction"),
                     (dict(fit_intercept="yes"), "fit_intercept must be True or False"),
-                    (dict(loss="logistic", fit_intercept=True), "supported for loss='squared' only"),
                     (dict(argmin_kw={"psi": "softplus"}), r"may not set \['psi'\]")]:  # fmt: skip
         with pytest.raises(ValueError, match=msg):
             fbjax.WeightedL1(**kw).fit(X, y)
@@ -209,8 +267,6 @@ def test_bad_input_and_unfitted_use():
                        (np.ones((1, 3)), "1 sample"), (np.ones(4), "Reshape your data")]:  # fmt: skip
         with pytest.raises(ValueError, match=msg):
             est.fit(X_bad, np.ones(len(X_bad)))
-    with pytest.raises(ValueError, match="fit_intercept=True needs a dense X and X_val"):
-        fbjax.WeightedL1(fit_intercept=True).fit(scipy.sparse.csr_matrix(X), y)
     with pytest.raises(ValueError, match="pass both X_val and y_val"):
         est.fit(np.ones((4, 3)), np.ones(4), np.ones((2, 3)))
     clf, X = fbjax.WeightedL1("logistic"), np.eye(6, 3)
@@ -280,7 +336,8 @@ def test_a_target_orthogonal_to_the_design_gives_the_zero_model(dtype):
 
 
 @parametrize_with_checks([fbjax.WeightedL1(max_iter=3, grid=5), fbjax.WeightedL1("logistic", max_iter=3, grid=5),
-                          fbjax.WeightedL1(max_iter=3, grid=5, fit_intercept=True)])
+                          fbjax.WeightedL1(max_iter=3, grid=5, fit_intercept=True),
+                          fbjax.WeightedL1("logistic", max_iter=3, grid=5, fit_intercept=True)])
 def test_scikit_learn_estimator_checks(estimator, check):
     """scikit-learn's own API checks (input validation, NotFittedError, clone, pickling, n_features_in_, sparse
     input, float32, ...), the regressor's and (logistic loss) the binary classifier's: string labels,

@@ -36,10 +36,11 @@ SENTINEL = 1e6
 MODELS = {"least-squares": LeastSquares, "logistic": Logistic}  # the smooth part of both levels
 
 
-def held_out_loss(model: str, A, b, y):
-    """The upper level on a held-out split ``(A, b)``: the MSE ``||A y - b||^2 / n`` for
-    ``"least-squares"``, the mean logistic loss (binary cross-entropy, ``b in {-1, +1}``) for ``"logistic"``."""
-    t = A @ y
+def held_out_loss(model: str, A, b, y, intercept=0.0):
+    """The upper level on a held-out split ``(A, b)``: the MSE ``||A y + c - b||^2 / n`` for
+    ``"least-squares"``, the mean logistic loss (binary cross-entropy, ``b in {-1, +1}``) of ``A y + c`` for
+    ``"logistic"``; ``c`` the ``intercept`` (default 0)."""
+    t = A @ y + intercept
     return jnp.mean((t - b) ** 2) if model == "least-squares" else jnp.mean(Logistic.loss(t, b))
 
 
