@@ -33,28 +33,30 @@ import jax.numpy as jnp
 
 from fbjax.losses import LinearModelLoss, SmoothLoss, _rmatvec, spectral_norm_sq
 
-MAX_STEPS = 100  # safeguarded Newton steps; bisection alone halves the bracket to rounding within ~60
+MAX_STEPS = 100  # safeguarded Newton steps (5-6 measured); bisection alone reaches rounding within ~60
 
 
 def _root(link, t, b):
-    """``c`` with ``sum_i l'(t_i + c, b_i) = 0``: Newton steps, bisection where a step leaves the bracket."""
-    g = lambda c: jnp.sum(link.dloss(t + c, b))  # noqa: E731  increasing in c (l is convex)
+    """``c`` with ``sum_i l'(t_i + c, b_i) = 0``: Newton steps, bisection where a step leaves the bracket. Stops
+    where the sum is at its rounding level (``4 eps sum_i |l'_i|``) or the step or the bracket is at ``c``'s."""
     eps = 4 * jnp.finfo(t.dtype).eps
-
-    def small(c, lo, hi, step):
-        return (jnp.abs(step) <= eps * (1 + jnp.abs(c))) | (hi - lo <= eps * (1 + jnp.abs(c)))
 
     def body(state):
         c, lo, hi, _, k = state
-        gc = g(c)
+        # l' and l'' in one pass (a jvp of l' shares its work, e.g. the logistic sigmoid)
+        slopes, curvatures = jax.jvp(lambda u: link.dloss(u, b), (t + c,), (jnp.ones_like(t),))
+        gc = jnp.sum(slopes)  # increasing in c (l is convex)
         lo, hi = jnp.where(gc <= 0, c, lo), jnp.where(gc >= 0, c, hi)
-        newton = c - gc / jnp.sum(link.d2loss(t + c, b))
+        newton = c - gc / jnp.sum(curvatures)
         new = jnp.where((newton > lo) & (newton < hi), newton, 0.5 * (lo + hi))
-        return new, lo, hi, new - c, k + 1
+        at_root = jnp.abs(gc) <= eps * jnp.sum(jnp.abs(slopes))
+        new = jnp.where(at_root, c, new)
+        done = at_root | (jnp.abs(new - c) <= eps * (1 + jnp.abs(c))) | (hi - lo <= eps * (1 + jnp.abs(c)))
+        return new, lo, hi, done, k + 1
 
     lo, hi = link.intercept_bracket(t, b)
-    init = (0.5 * (lo + hi), lo, hi, jnp.asarray(jnp.inf, t.dtype), 0)
-    return jax.lax.while_loop(lambda s: (s[4] < MAX_STEPS) & ~small(*s[:4]), body, init)[0]
+    init = (0.5 * (lo + hi), lo, hi, jnp.asarray(False), 0)
+    return jax.lax.while_loop(lambda s: (s[4] < MAX_STEPS) & ~s[3], body, init)[0]
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
