@@ -5,7 +5,8 @@ Two datasets, a 70/30 train/test split each (seed 0):
 - an imbalanced synthetic design: 600 x 200 standard normal features, 5 relevant (weights +-2), intercept -2.5
   (30% positive).
 Reports test accuracy, test log-loss, support size, the learned intercept and the fit time (the median of
-``--repeats`` fits after one warm-up fit, which also compiles; the compile-inclusive first fit reported apart).
+``--repeats`` fits after one warm-up fit, which also compiles; the compile-inclusive first fit reported apart),
+then the cost of one gradient with and without the intercept and the Newton steps of ``c(w)``.
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/probe_logistic_intercept.py
 """
@@ -17,6 +18,7 @@ import statistics
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from scipy.special import expit
 from sklearn.datasets import load_breast_cancer
@@ -79,5 +81,52 @@ def main():
                   f"{int(np.sum(coef != 0))} | {c:.2f} | {first:.1f} | {fit:.2f} |", flush=True)
 
 
+def gradient_cost(repeats=5):
+    """Microseconds per gradient of ``F`` and of ``G = WithIntercept(F)`` (1000 gradients in one compiled loop,
+    median of ``repeats``), and the Newton steps of ``c(w)``, on the synthetic training rows at the true weights
+    scaled by 0, 0.5 and 1 (margins up to about 10)."""
+    from fbjax.intercept import _root
+
+    _, (_, Xtr, _, ytr, _) = datasets()
+    rng = np.random.default_rng(0)  # the synthetic design's weights, as datasets() draws them
+    rng.standard_normal((600, 200))
+    w = np.where(np.arange(200) < 5, rng.choice([-2.0, 2.0], 200), 0.0)
+    F = fbjax.Logistic(Xtr, 2.0 * ytr - 1.0)
+    G = fbjax.WithIntercept(F)
+    for name, L in (("F", F), ("G = WithIntercept(F)", G)):
+        loop = jax.jit(lambda y, L=L: jax.lax.fori_loop(0, 1000, lambda i, y: y - 1e-9 * L.grad(y), y))
+        loop(jnp.asarray(w)).block_until_ready()
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            loop(jnp.asarray(w)).block_until_ready()
+            times.append(time.perf_counter() - t)
+        print(f"{name}: {1e3 * statistics.median(times):.1f} us a gradient")
+    steps = []
+    for scale in (0.0, 0.5, 1.0):
+        t = jnp.asarray(Xtr @ (scale * w))
+        steps.append(int(_root_steps(_root, t, F.b)))
+    print(f"Newton steps of c(w) at the weights scaled by 0, 0.5, 1: {steps}")
+
+
+def _root_steps(root, t, b):
+    """The number of loop steps ``root`` takes (its while loop's counter, read through a wrapper)."""
+    seen = []
+    loop = jax.lax.while_loop
+
+    def counting(cond, body, init):
+        out = loop(cond, body, init)
+        seen.append(out[-1])
+        return out
+
+    jax.lax.while_loop = counting
+    try:
+        root(fbjax.Logistic, t, b)
+    finally:
+        jax.lax.while_loop = loop
+    return seen[0]
+
+
 if __name__ == "__main__":
     main()
+    gradient_cost()
