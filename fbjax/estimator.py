@@ -79,7 +79,7 @@ class WeightedL1(BaseEstimator):
         validation loss of ``X_val w + c``. For the squared loss on a dense ``X``, ``c = mean(y) - mean(X) w`` over
         the training rows, so ``fit`` centres ``X``, ``y``, ``X_val`` and ``y_val`` by the training rows' means (as
         scikit-learn's linear models do); otherwise (logistic loss, sparse ``X``) ``c`` is profiled out of the
-        lower level exactly (:class:`fbjax.WithIntercept`, solved with FISTA). ``fit`` sets ``intercept_``;
+        lower level exactly (:class:`fbjax.WithIntercept`). ``fit`` sets ``intercept_``;
         ``alpha_max`` is then that of the model with the intercept.
       validation_fraction, random_state: the held-out split ``fit`` makes when given no validation data.
       argmin_kw: a dict of further keywords of :func:`fbjax.argmin` (``tol``, ``solver``, ``max_support``, ...).

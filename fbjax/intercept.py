@@ -18,9 +18,11 @@ With ``t = A y``, ``d = l''(t + c(y))`` and ``D = diag(d)``:
 ``hess G`` is at least ``l2 I`` (Assumption 2 with ``mu_F = l2``), and ``u^T hess G u - l2 ||u||^2`` is the
 ``d``-weighted variance of ``A u`` over the rows (over ``n``), at most ``max d`` times the plain one: Assumption 1
 holds with ``Lambda_G = c ||P A||_2^2 / n + l2``, ``c = sup l''`` and ``P = I - 1 1^T / n`` the centring. That is
-``F``'s constant on centred columns, far below ``F``'s where the columns have large means. ``c(y)`` is found by Newton's method safeguarded by bisection (``O(n)`` a step; the least-squares
-root in one step) and differentiated by the implicit function theorem in every argument (a
-``jax.custom_jvp``), so an upper level of ``A_val y + c(y)`` and the cotangents of the data are exact.
+``F``'s constant on centred columns, far below ``F``'s where the columns have large means.
+
+``c(y)`` is found by Newton's method safeguarded by bisection (``O(n)`` a step) and differentiated by the
+implicit function theorem in every argument (a ``jax.custom_jvp``), so an upper level of ``A_val y + c(y)``
+and the cotangents of the data are exact.
 """
 
 from __future__ import annotations
@@ -36,9 +38,10 @@ from fbjax.losses import LinearModelLoss, SmoothLoss, _rmatvec, spectral_norm_sq
 MAX_STEPS = 100  # safeguarded Newton steps (5-6 measured); bisection alone reaches rounding within ~60
 
 
-def _root(link, t, b):
-    """``c`` with ``sum_i l'(t_i + c, b_i) = 0``: Newton steps, bisection where a step leaves the bracket. Stops
-    where the sum is at its rounding level (``4 eps sum_i |l'_i|``) or the step or the bracket is at ``c``'s."""
+def _root(link, t, b, start=None):
+    """``c`` with ``sum_i l'(t_i + c, b_i) = 0``: Newton steps from ``start`` (default: the bracket's middle),
+    bisection where a step leaves the bracket. Stops where the sum is at its rounding level
+    (``4 eps sum_i |l'_i|``) or the step or the bracket is at ``c``'s."""
     eps = 4 * jnp.finfo(t.dtype).eps
 
     def body(state):
@@ -55,7 +58,8 @@ def _root(link, t, b):
         return new, lo, hi, done, k + 1
 
     lo, hi = link.intercept_bracket(t, b)
-    init = (0.5 * (lo + hi), lo, hi, jnp.asarray(False), 0)
+    c0 = 0.5 * (lo + hi) if start is None else jnp.clip(start, lo, hi)
+    init = (c0, lo, hi, jnp.asarray(False), 0)
     return jax.lax.while_loop(lambda s: (s[4] < MAX_STEPS) & ~s[3], body, init)[0]
 
 
@@ -73,14 +77,25 @@ def _intercept_jvp(link, primals, tangents):
     return c, -dg / jnp.sum(link.d2loss(t + c, b))
 
 
+def refit_intercept(link, t, b):
+    """Margins ``t + delta`` with ``delta`` the intercept's exact correction: ``argmin_d mean_i l(t_i + d, b_i)``,
+    from ``d = 0`` (for ``t`` that already hold a near-optimal intercept: coordinate descent's intercept block)."""
+    return t + _root(link, t, b, start=jnp.zeros((), t.dtype))
+
+
+def linear_part(F):
+    """The :class:`LinearModelLoss` behind ``F`` (``F`` itself, or a :class:`WithIntercept`'s base), else None."""
+    return F.base if isinstance(F, WithIntercept) else F if isinstance(F, LinearModelLoss) else None
+
+
 class WithIntercept(SmoothLoss):
     """The profiled loss ``G(y) = min_c F(y, c)`` of a linear model ``F`` with an unpenalised intercept.
 
     ``WithIntercept(fbjax.Logistic(A, b))`` is sparse logistic regression with an intercept:
     ``argmin(WithIntercept(F), x)`` is its coefficient vector and ``.intercept(y)`` the intercept ``c(y)``
     that goes with it (differentiable, so ``L(A_val y + c(y))`` has the exact hypergradient). Dense or BCOO
-    ``A``; the solvers use FISTA (coordinate descent needs a plain linear model). For least squares on a
-    dense ``A`` centring ``A`` and ``b`` is the same model (:class:`fbjax.WeightedL1` does that).
+    ``A``, as ``F``; coordinate descent (dense ``A``) minimises over ``c`` exactly after each sweep. For least
+    squares on a dense ``A`` centring ``A`` and ``b`` is the same model (:class:`fbjax.WeightedL1` does that).
     """
 
     base: LinearModelLoss

@@ -2,11 +2,11 @@
 
 - :func:`fista`: FISTA with adaptive restart (GPU-friendly; dense or BCOO; any :class:`SmoothLoss`).
 - :func:`coordinate_descent`: cyclic proximal CD on working sets with Anderson extrapolation (CPU-friendly;
-  dense linear models).
+  dense linear models, with or without an intercept).
 
-:func:`solve` validates the inputs, picks the solver (``"auto"``: CD for dense linear models on
-CPU, finished by FISTA where CD does not reach ``tol`` within its work budget (:func:`cd_then_fista`);
-FISTA otherwise) and returns a :class:`Solution` with the convergence certificate.
+:func:`solve` validates the inputs, picks the solver (``"auto"``: CD for dense linear models, with or without
+an intercept, on CPU, finished by FISTA where CD does not reach ``tol`` within its work budget
+(:func:`cd_then_fista`); FISTA otherwise) and returns a :class:`Solution` with the convergence certificate.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import jax.numpy as jnp
 
 from fbjax import _checks
 from fbjax import weights as _w
+from fbjax.intercept import linear_part
 from fbjax.losses import LinearModelLoss, SmoothLoss
 from fbjax.solvers._common import Solution
 from fbjax.solvers.cd import coordinate_descent
@@ -67,7 +68,8 @@ def cd_then_fista(F: LinearModelLoss, w, y0, gamma, tol, **kwargs) -> Solution:
 
 def pick_solver(F: SmoothLoss, solver: str):
     if solver == "auto":
-        dense_linear = isinstance(F, LinearModelLoss) and not _checks.is_sparse(F.A)
+        lin = linear_part(F)
+        dense_linear = lin is not None and not _checks.is_sparse(lin.A)
         return cd_then_fista if dense_linear and jax.default_backend() == "cpu" else fista
     try:
         return SOLVERS[solver]
