@@ -125,7 +125,7 @@ class WithIntercept(SmoothLoss):
 
     def _margins(self, y):  # A y + c(y)
         t = self.base.A @ y
-        return t + intercept_at(type(self.base), t, self.base.b)
+        return t + intercept_at(type(self.base), t, self.base.b)  # (not self.intercept: A y once)
 
     def value(self, y):
         return self.base.value_at(y, self._margins(y))

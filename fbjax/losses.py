@@ -103,7 +103,7 @@ def spectral_norm_sq(A, iters: int = 100, margin: float = 1.05, center: bool = F
     """
     p = A.shape[1]
     v0 = jax.random.normal(jax.random.PRNGKey(0), (p,), dtype=A.dtype)
-    apply = (lambda v: A @ v - jnp.mean(A @ v)) if center else (lambda v: A @ v)  # noqa: E731
+    apply = (lambda v: (u := A @ v) - jnp.mean(u)) if center else (lambda v: A @ v)  # noqa: E731
 
     def step(_, v):
         w = _rmatvec(A, apply(v))  # A^T P = (P A)^T: P is symmetric and idempotent
