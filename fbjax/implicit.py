@@ -151,15 +151,17 @@ def argmin(
     e.g. the best scalar penalty of a grid.
 
     Args:
-      F: the smooth part (:class:`fbjax.LeastSquares`, :class:`fbjax.Logistic` or a
-        :class:`fbjax.SmoothLoss`); differentiable (its data get correct cotangents).
+      F: the smooth part (:class:`fbjax.LeastSquares`, :class:`fbjax.Logistic`, either with an unpenalised
+        intercept profiled out (:class:`fbjax.WithIntercept`), or a :class:`fbjax.SmoothLoss`); differentiable
+        (its data get correct cotangents).
       x: hyperparameters, shape ``(p,)``.
       psi: ``"exp"`` (default), ``"softplus"`` or an elementwise callable with ``psi' > 0``.
       policy: biactive selection, ``"sc"`` (Def. 2, default), ``"null"`` (Sparse-HO) or a
         :class:`fbjax.coderivative.Policy`.
       tol: stop when ``||R_gamma(x, y)||_inf <= tol`` (default 1e-10 in float64, 1e-4 in float32).
       max_iter: solver budget (FISTA iterations or CD epochs).
-      solver: ``"auto"`` (CD on CPU for dense linear models, FISTA otherwise), ``"cd"``, ``"fista"``.
+      solver: ``"auto"`` (CD on CPU for dense linear models, intercept or not; FISTA otherwise), ``"cd"``,
+        ``"fista"``.
       gamma: FB step in ``(0, 1/Lambda_F)``; default ``0.99 / F.lipschitz``.
       y0: warm start (no gradient flows into it).
       biactive_rtol: relative biactive band of :func:`fbjax.fb.partition` (default 0.1).
