@@ -185,7 +185,7 @@ def test_fit_intercept_is_exact_for_the_squared_loss():
     np.testing.assert_allclose(f32.validation_loss_, np.mean((X_val @ w32 + c32 - y_val) ** 2), rtol=1e-4)
 
 
-def shifted_classification(seed, n=160, p=30, n_val=80):
+def imbalanced_classification(seed, n=160, p=30, n_val=80):
     """Binary labels from a sparse logistic model with intercept -2 (about one positive in four) on centred
     features: a model without an intercept has nothing to fit the imbalance with."""
     rng = np.random.default_rng(seed)
@@ -200,7 +200,7 @@ def test_fit_intercept_for_the_logistic_loss():
     (:class:`fbjax.WithIntercept`). Checked against the optimality conditions of ``mean_i log(1 + exp(-y_i (x_i^T w +
     c))) + l2/2 ||w||^2 + sum_i alpha_i |w_i|`` at the learned ``alpha_``, the validation log-loss and
     ``predict_proba`` of ``X w + c``, and invariance to a shift of the features."""
-    X, y, X_val, y_val = shifted_classification(0)
+    X, y, X_val, y_val = imbalanced_classification(0)
     kw = dict(max_iter=15, grid=20, argmin_kw={"tol": 1e-12})
     est = fbjax.WeightedL1("logistic", fit_intercept=True, **kw).fit(X, y, X_val, y_val)
     w, c, n = np.asarray(est.coef_), est.intercept_, X.shape[0]
@@ -230,8 +230,8 @@ def test_fit_intercept_for_the_logistic_loss():
 
 
 def test_fit_intercept_on_a_sparse_design_is_the_dense_fit():
-    """Squared loss: a sparse ``X`` profiles the intercept out (FISTA on BCOO), a dense one is centred (the
-    solver's default on CPU): the same model."""
+    """Squared loss: a sparse ``X`` profiles the intercept out (FISTA on BCOO); a dense one is centred (coordinate
+    descent on CPU): the same model."""
     d = calibrated_degenerate(0, 100, 150, 0.95)
     shift = np.where(np.random.default_rng(1).random(150) < 0.2, 2.0, 0.0)  # a few shifted columns: still sparse
     X, X_val = np.where(np.abs(d.A_train) > 1.0, d.A_train, 0.0) + shift, d.A_val + shift
