@@ -213,7 +213,8 @@ class WeightedL1(BaseEstimator):
             kind = type_of_target(y, input_name=name)
             if kind != "binary":
                 raise ValueError(f"Only binary classification is supported (WeightedL1 with loss='logistic'); "
-                                 f"the type of the target {name} is {kind}")
+                                 f"the type of the target {name} is {kind}. For more classes, wrap it in "
+                                 f"sklearn.multiclass.OneVsRestClassifier")
             self.classes_ = np.unique(y)
             if len(self.classes_) < 2:
                 raise ValueError(f"{name} holds one class only ({self.classes_[0]!r}); the classifier needs two")

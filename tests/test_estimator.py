@@ -127,6 +127,23 @@ def test_logistic_is_a_classifier_of_any_two_labels():
     assert is_regressor(reg) and not any(hasattr(reg, m) for m in ("decision_function", "predict_proba"))
 
 
+def test_more_classes_one_vs_rest():
+    """The remedy the binary classifier's error names: scikit-learn's ``OneVsRestClassifier`` fits one
+    ``WeightedL1`` per class (with an intercept each: a class against the rest is imbalanced) and predicts
+    the class with the largest decision function, probabilities normalised over the classes."""
+    from sklearn.datasets import load_iris
+    from sklearn.multiclass import OneVsRestClassifier
+
+    X, y = load_iris(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    ovr = OneVsRestClassifier(fbjax.WeightedL1("logistic", fit_intercept=True, max_iter=10, grid=10)).fit(X, y)
+    assert len(ovr.estimators_) == 3 and all(e.intercept_ != 0.0 for e in ovr.estimators_)
+    scores = np.column_stack([e.decision_function(X) for e in ovr.estimators_])
+    np.testing.assert_array_equal(ovr.predict(X), np.argmax(scores, axis=1))
+    np.testing.assert_allclose(ovr.predict_proba(X).sum(axis=1), 1.0)
+    assert ovr.score(X, y) >= 0.9
+
+
 def test_refits_with_other_numbers_reuse_the_compiled_program():
     """The fit's numbers (l2, radius, step, the start fraction, box_lower, and the split's settings, which the
     program does not read) are traced, so a refit with other values (a GridSearchCV over them) does not
@@ -270,7 +287,7 @@ def test_bad_input_and_unfitted_use():
     with pytest.raises(ValueError, match="pass both X_val and y_val"):
         est.fit(np.ones((4, 3)), np.ones(4), np.ones((2, 3)))
     clf, X = fbjax.WeightedL1("logistic"), np.eye(6, 3)
-    for y_bad, msg in [([0, 1, 2, 0, 1, 2], "Only binary classification is supported .* target y is multiclass"),
+    for y_bad, msg in [([0, 1, 2, 0, 1, 2], "Only binary .* target y is multiclass. For more classes, .*OneVsRest"),
                        ([1] * 6, "y holds one class only"), (np.linspace(0, 1, 6), "Unknown label type: continuous")]:  # fmt: skip
         with pytest.raises(ValueError, match=msg):
             clf.fit(X, y_bad)
