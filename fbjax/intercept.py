@@ -94,8 +94,10 @@ class WithIntercept(SmoothLoss):
     ``WithIntercept(fbjax.Logistic(A, b))`` is sparse logistic regression with an intercept:
     ``argmin(WithIntercept(F), x)`` is its coefficient vector and ``.intercept(y)`` the intercept ``c(y)``
     that goes with it (differentiable, so ``L(A_val y + c(y))`` has the exact hypergradient). Dense or BCOO
-    ``A``, as ``F``; coordinate descent (dense ``A``) minimises over ``c`` exactly after each sweep. For least
-    squares on a dense ``A`` centring ``A`` and ``b`` is the same model (:class:`fbjax.WeightedL1` does that).
+    ``A``, as ``F``. The solvers do not find ``c(y)`` at every gradient: coordinate descent (dense ``A``)
+    minimises over ``c`` exactly after each sweep, FISTA runs on the joint problem (:class:`Joint`); both
+    certify on ``G``. For least squares on a dense ``A`` centring ``A`` and ``b`` is the same model
+    (:class:`fbjax.WeightedL1` does that).
     """
 
     base: LinearModelLoss
@@ -160,3 +162,53 @@ class WithIntercept(SmoothLoss):
     def hess_rank_bound(self):
         """``n_samples - 1`` without a ridge (``D - d d^T / 1^T d`` has rank ``n - 1``), else ``n_features``."""
         return jnp.where(self.base.l2 > 0, self.n_features, min(self.base.n_samples - 1, self.n_features))
+
+    def joint(self) -> "Joint":
+        """The same problem in ``(y, c')``, ``c' = c + mean(A) y`` (:class:`Joint`)."""
+        return Joint(self)
+
+
+class Joint(SmoothLoss):
+    """``J(y, c') = F(y, c' - m^T y)``, ``m = A^T 1 / n`` the columns' means: the intercept model in coordinates
+    where the margins are ``P A y + c'`` (``P`` the centring), on ``p + 1`` variables (``c'`` last, unpenalised).
+
+    ``hess J = M^T D M / n + l2 diag(1, ..., 1, 0)`` with ``M = [P A, 1]`` and ``P A`` orthogonal to ``1``:
+    ``Lambda_J = c max(||P A||^2 / n, 1) + l2 = max(Lambda_G - l2, c) + l2``. Minimising it over ``c'`` gives
+    ``G``, so a first-order solver on ``J`` needs no root per gradient (:func:`fbjax.solvers.fista` on it,
+    certified on ``G``)."""
+
+    profiled: WithIntercept
+    means: jax.Array
+    lipschitz: jax.Array
+
+    def __init__(self, profiled: WithIntercept):
+        base = profiled.base
+        self.profiled = profiled
+        ones = jnp.ones(base.n_samples, base.lipschitz.dtype)
+        self.means = jax.lax.stop_gradient(_rmatvec(base.A, ones)) / base.n_samples
+        self.lipschitz = jnp.maximum(profiled.lipschitz - base.l2, base.curvature) + base.l2
+
+    @property
+    def n_features(self) -> int:
+        return self.profiled.n_features + 1
+
+    def _margins(self, z):
+        y, c = z[:-1], z[-1]
+        return self.profiled.base.A @ y - jnp.vdot(self.means, y) + c
+
+    def value(self, z):
+        return self.profiled.base.value_at(z[:-1], self._margins(z))
+
+    def grad(self, z):
+        base = self.profiled.base
+        r = base.dloss(self._margins(z), base.b) / base.n_samples
+        gy = _rmatvec(base.A, r) - self.means * jnp.sum(r) + base.l2 * z[:-1]
+        return jnp.append(gy, jnp.sum(r))
+
+    def hvp(self, z, v):
+        return jax.jvp(self.grad, (z,), (v,))[1]
+
+    def lift(self, y):
+        """``(y, c(y) + m^T y)``: the point of ``J`` that ``y`` stands for."""
+        return jnp.append(y, self.profiled.intercept(y) + jnp.vdot(self.means, y))
+

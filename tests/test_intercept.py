@@ -68,6 +68,33 @@ def test_profiled_loss_derivatives_match_autodiff(loss, is_sparse):
     assert ridgeless.hess_rank_bound() == 9
 
 
+@pytest.mark.parametrize("loss", ["ls", "logistic"])
+def test_joint_problem_and_its_fista(loss):
+    """``J(y, c') = F(y, c' - m^T y)`` (``m`` the columns' means): its gradient is autodiff's, ``Lambda_J`` bounds
+    its Hessian, ``lift(y)`` is the optimal ``c'`` for ``y`` (so ``J(lift(y)) = G(y)``); FISTA on it (what
+    ``solver="fista"`` runs for a ``WithIntercept``) returns a point certified on ``G`` itself."""
+    F, G, x, _, _ = shifted(6, loss)
+    J = G.joint()
+    rng = np.random.default_rng(7)
+    z = jnp.asarray(0.3 * rng.standard_normal(F.n_features + 1))
+    np.testing.assert_allclose(J.grad(z), jax.grad(J.value)(z), rtol=1e-11, atol=1e-13)
+    H = np.asarray(jax.hessian(J.value)(z))
+    A = np.asarray(F.A)
+    exact = F.curvature * max(np.linalg.norm(A - A.mean(axis=0), 2) ** 2 / F.n_samples, 1.0) + float(F.l2)
+    assert np.linalg.eigvalsh(H)[-1] <= exact * (1 + 1e-12) and exact <= float(J.lipschitz) <= 1.06 * exact
+    small = fbjax.WithIntercept(type(F)(0.1 * F.A, F.b, l2=F.l2)).joint()  # ||P A||^2 / n < 1: the 1 column rules
+    assert float(small.lipschitz) == pytest.approx(F.curvature + float(F.l2), rel=1e-12)
+    y = z[:-1]
+    lifted = J.lift(y)
+    assert abs(float(J.grad(lifted)[-1])) <= 1e-14
+    assert float(J.value(lifted)) == pytest.approx(float(G.value(y)), rel=1e-13)
+    sol = fbjax.solve(G, x, solver="fista", tol=1e-11)
+    assert bool(sol.converged) and sol.y.shape == (F.n_features,)
+    gamma = 0.99 / G.lipschitz
+    assert float(jnp.max(jnp.abs(fbjax.fb_residual(G, x, sol.y, gamma)))) <= 1e-11
+    np.testing.assert_allclose(sol.grad, G.grad(sol.y), rtol=1e-12, atol=1e-14)
+
+
 def hypergradient_problem(seed, loss, dtype=jnp.float64):
     F, G, x, A_val, b_val = shifted(seed, loss)
     cast = lambda a: jnp.asarray(a, dtype)  # noqa: E731
@@ -170,4 +197,4 @@ def test_coordinate_descent_with_an_intercept(loss):
     assert bool(cd.converged) and bool(fista.converged) and 5 <= int(jnp.sum(cd.y != 0)) < 40
     np.testing.assert_allclose(cd.y, fista.y, atol=1e-9)
     assert float(cd.residual) <= 1e-12
-    assert pick_solver(G, "auto") is (cd_then_fista if jax.default_backend() == "cpu" else fbjax.solvers.fista)
+    assert pick_solver(G, "auto") is (cd_then_fista if jax.default_backend() == "cpu" else fbjax.solvers.fista_any)

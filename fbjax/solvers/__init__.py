@@ -1,6 +1,7 @@
 """Lower-level solvers: ``y ~ S(x) = argmin_y F(y) + sum_i psi(x_i)|y_i|`` to ``||R_gamma||_inf <= tol``.
 
-- :func:`fista`: FISTA with adaptive restart (GPU-friendly; dense or BCOO; any :class:`SmoothLoss`).
+- :func:`fista`: FISTA with adaptive restart (GPU-friendly; dense or BCOO; any :class:`SmoothLoss`), run by
+  ``solver="fista"`` through :func:`fista_any` (an intercept's joint problem for a :class:`fbjax.WithIntercept`).
 - :func:`coordinate_descent`: cyclic proximal CD on working sets with Anderson extrapolation (CPU-friendly;
   dense linear models, with or without an intercept).
 
@@ -17,15 +18,29 @@ import jax.numpy as jnp
 
 from fbjax import _checks
 from fbjax import weights as _w
-from fbjax.intercept import linear_part
+from fbjax.fb import residual_and_grad
+from fbjax.intercept import WithIntercept, linear_part
 from fbjax.losses import LinearModelLoss, SmoothLoss
 from fbjax.solvers._common import Solution
 from fbjax.solvers.cd import coordinate_descent
 from fbjax.solvers.fista import fista
 
-__all__ = ["Solution", "cd_then_fista", "coordinate_descent", "fista", "solve", "default_gamma", "check_gamma"]
+__all__ = ["Solution", "cd_then_fista", "coordinate_descent", "fista", "fista_any", "solve", "default_gamma",
+           "check_gamma"]
 
-SOLVERS = {"fista": fista, "cd": coordinate_descent}
+def fista_any(F: SmoothLoss, w, y0, gamma, tol, **kwargs) -> Solution:
+    """:func:`fista`; for a :class:`fbjax.WithIntercept` on the joint problem in ``(y, c')`` (no root per
+    gradient: :class:`fbjax.intercept.Joint`), certified by the profiled loss's FB residual at ``y``."""
+    if not isinstance(F, WithIntercept):
+        return fista(F, w, y0, gamma, tol, **kwargs)
+    J = F.joint()
+    certify = lambda z: residual_and_grad(F, w, z[:-1], gamma)  # noqa: E731
+    wJ = jnp.append(w, jnp.zeros((), w.dtype))
+    sol = fista(J, wJ, J.lift(y0), 0.99 / J.lipschitz, tol, certify=certify, **kwargs)
+    return sol._replace(y=sol.y[:-1])
+
+
+SOLVERS = {"fista": fista_any, "cd": coordinate_descent}
 NAMES = ("auto", *SOLVERS)  # what ``solver=`` accepts
 
 
@@ -60,7 +75,7 @@ def cd_then_fista(F: LinearModelLoss, w, y0, gamma, tol, **kwargs) -> Solution:
     sol = coordinate_descent(F, w, y0, gamma, tol, max_updates=updates, **kwargs)
 
     def finish(sol):
-        more = fista(F, w, sol.y, gamma, tol, **kwargs)
+        more = fista_any(F, w, sol.y, gamma, tol, **kwargs)
         return more._replace(num_iter=sol.num_iter + more.num_iter)
 
     return jax.lax.cond(sol.converged, lambda s: s, finish, sol)
@@ -70,7 +85,7 @@ def pick_solver(F: SmoothLoss, solver: str):
     if solver == "auto":
         lin = linear_part(F)
         dense_linear = lin is not None and not _checks.is_sparse(lin.A)
-        return cd_then_fista if dense_linear and jax.default_backend() == "cpu" else fista
+        return cd_then_fista if dense_linear and jax.default_backend() == "cpu" else fista_any
     try:
         return SOLVERS[solver]
     except KeyError:

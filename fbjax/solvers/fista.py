@@ -18,7 +18,10 @@ from fbjax.losses import SmoothLoss
 from fbjax.solvers._common import Solution
 
 
-def fista(F: SmoothLoss, w, y0, gamma, tol, max_iter: int = 20_000, check_every: int = 10) -> Solution:
+def fista(F: SmoothLoss, w, y0, gamma, tol, max_iter: int = 20_000, check_every: int = 10, certify=None) -> Solution:
+    """``certify(y) -> (residual, grad)``: the stopping test (default: ``F``'s FB residual at ``y``)."""
+    certify = certify or (lambda y: residual_and_grad(F, w, y, gamma))
+
     def step(_, carry):
         y, z, t = carry
         y_new = prox_grad_step(F, w, z, gamma)
@@ -34,9 +37,9 @@ def fista(F: SmoothLoss, w, y0, gamma, tol, max_iter: int = 20_000, check_every:
     def body(state):
         carry, k, _, _ = state
         carry = jax.lax.fori_loop(0, check_every, step, carry)
-        return (carry, k + check_every, *residual_and_grad(F, w, carry[0], gamma))
+        return (carry, k + check_every, *certify(carry[0]))
 
     one = jnp.ones((), y0.dtype)
-    init = ((y0, y0, one), jnp.zeros((), jnp.int32), *residual_and_grad(F, w, y0, gamma))
+    init = ((y0, y0, one), jnp.zeros((), jnp.int32), *certify(y0))
     (y, _, _), k, res, g = jax.lax.while_loop(cond, body, init)
     return Solution(y, res, k, res <= tol, g)
