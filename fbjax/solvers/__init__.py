@@ -30,7 +30,8 @@ __all__ = ["Solution", "cd_then_fista", "coordinate_descent", "fista", "fista_an
 
 def fista_any(F: SmoothLoss, w, y0, gamma, tol, **kwargs) -> Solution:
     """:func:`fista`; for a :class:`fbjax.WithIntercept` on the joint problem in ``(y, c')`` (no root per
-    gradient: :class:`fbjax.intercept.Joint`), certified by the profiled loss's FB residual at ``y``."""
+    gradient: :class:`fbjax.intercept.Joint`) with its own step ``0.99 / Lambda_J``, certified by the profiled
+    loss's FB residual at ``y`` with the step ``gamma``."""
     if not isinstance(F, WithIntercept):
         return fista(F, w, y0, gamma, tol, **kwargs)
     J = F.joint()
