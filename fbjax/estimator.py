@@ -181,8 +181,10 @@ class WeightedL1(BaseEstimator):
         self.coef_, self.validation_loss_ = result.best_aux, float(result.best_value)
         if centre:
             self.intercept_ = float(y_mean - x_mean @ np.asarray(self.coef_))
+        elif self.fit_intercept:
+            self.intercept_ = float(F.intercept(self.coef_))
         else:
-            self.intercept_ = float(F.intercept(self.coef_)) if self.fit_intercept else 0.0
+            self.intercept_ = 0.0
         self.x_, self.alpha_, self.alpha_max_ = result.best_x, jnp.exp(result.best_x), float(alpha_max)
         self.alpha_scalar_ = None if x_scalar is None else float(jnp.exp(x_scalar[0]))
         self.result_, self.n_iter_ = result, int(result.num_iter)

@@ -75,10 +75,10 @@ def prox_grad_step(F: SmoothLoss, w, y, gamma):
     return soft_threshold(gamma * w, y - gamma * F.grad(y))
 
 
-def residual_and_grad(F: SmoothLoss, w, y, gamma):
+def residual_and_grad(F: SmoothLoss, w, y, gamma, grad=None):
     """``(||R_gamma(x, y)||_inf, grad F(y))`` for weights ``w = Psi(x)``: the solvers' stopping test
-    and the gradient it was computed with."""
-    g = F.grad(y)
+    and the gradient it was computed with (``grad``: ``grad F(y)`` if already at hand)."""
+    g = F.grad(y) if grad is None else grad
     return jnp.max(jnp.abs(y - soft_threshold(gamma * w, y - gamma * g))) / gamma, g
 
 

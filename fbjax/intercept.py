@@ -125,18 +125,19 @@ class WithIntercept(SmoothLoss):
         """``c(y) = argmin_c F(y, c)``."""
         return intercept_at(type(self.base), self.base.A @ y, self.base.b)
 
-    def _margins(self, y):  # A y + c(y)
+    def margins(self, y):
+        """``A y + c(y)``, the linear model's margins with the intercept."""
         t = self.base.A @ y
         return t + intercept_at(type(self.base), t, self.base.b)  # (not self.intercept: A y once)
 
     def value(self, y):
-        return self.base.value_at(y, self._margins(y))
+        return self.base.value_at(y, self.margins(y))
 
     def grad(self, y):
-        return self.base.grad_at(y, self._margins(y))
+        return self.base.grad_at(y, self.margins(y))
 
     def _weights(self, y):  # d / n and 1^T d / n
-        w = self.base.curvature_weights(self._margins(y))
+        w = self.base.curvature_weights(self.margins(y))
         return w, jnp.sum(w)
 
     def _corner(self, w, idx):  # A_S^T d / n: the intercept's column of the Hessian, on S = idx

@@ -55,7 +55,7 @@ def coordinate_descent(
     with_intercept = lin is not F
 
     def margins(y):  # A y, plus c(y) with an intercept
-        return A @ y + F.intercept(y) if with_intercept else A @ y
+        return F.margins(y) if with_intercept else A @ y
 
     def update(j, carry):
         y, t, dmax = carry
@@ -111,8 +111,9 @@ def coordinate_descent(
         y, _, _, k, u, _, _ = jax.lax.while_loop(cond, body, (y, t, jnp.asarray(jnp.inf, y.dtype), k, u, *hist))
         return y, k, u
 
-    def certified(y, k, u):  # t afresh each round (no drift across rounds); XLA shares A @ y with grad F(y)
-        return (y, margins(y), k, u, *residual_and_grad(F, w, y, gamma))
+    def certified(y, k, u):  # t afresh each round (no drift across rounds), and grad F(y) from it
+        t = margins(y)
+        return (y, t, k, u, *residual_and_grad(F, w, y, gamma, lin.grad_at(y, t)))
 
     def cond(state):
         _, _, k, u, res, _ = state
