@@ -31,17 +31,23 @@ jax.config.update("jax_enable_x64", True)
 import fbjax  # noqa: E402
 
 
+def synthetic():
+    """``(train/test split, true weights)`` of the imbalanced synthetic design."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((600, 200))
+    w = np.where(np.arange(200) < 5, rng.choice([-2.0, 2.0], 200), 0.0)
+    y = (rng.random(600) < expit(X @ w - 2.5)).astype(int)
+    return train_test_split(X, y, test_size=0.3, random_state=0, stratify=y), w
+
+
 def datasets():
     X, y = load_breast_cancer(return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
     scale = StandardScaler().fit(Xtr)
     yield "breast cancer 569 x 30", scale.transform(Xtr), scale.transform(Xte), ytr, yte
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((600, 200))
-    w = np.where(np.arange(200) < 5, rng.choice([-2.0, 2.0], 200), 0.0)
-    y = (rng.random(600) < expit(X @ w - 2.5)).astype(int)
-    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
-    yield f"synthetic 600 x 200, {y.mean():.0%} positive", Xtr, Xte, ytr, yte
+    (Xtr, Xte, ytr, yte), _ = synthetic()
+    positive = np.concatenate([ytr, yte]).mean()
+    yield f"synthetic 600 x 200, {positive:.0%} positive", Xtr, Xte, ytr, yte
 
 
 def timed(make, X, y, repeats):
@@ -87,10 +93,7 @@ def gradient_cost(repeats=5):
     scaled by 0, 0.5 and 1 (margins up to about 10)."""
     from fbjax.intercept import _root
 
-    _, (_, Xtr, _, ytr, _) = datasets()
-    rng = np.random.default_rng(0)  # the synthetic design's weights, as datasets() draws them
-    rng.standard_normal((600, 200))
-    w = np.where(np.arange(200) < 5, rng.choice([-2.0, 2.0], 200), 0.0)
+    (Xtr, _, ytr, _), w = synthetic()
     F = fbjax.Logistic(Xtr, 2.0 * ytr - 1.0)
     G = fbjax.WithIntercept(F)
     for name, L in (("F", F), ("G = WithIntercept(F)", G)):
