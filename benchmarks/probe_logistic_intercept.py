@@ -113,7 +113,8 @@ def gradient_cost(repeats=5):
 
 
 def _root_steps(root, t, b):
-    """The number of loop steps ``root`` takes (its while loop's counter, read through a wrapper)."""
+    """The number of loop steps ``root`` takes (its while loop's counter, read through a wrapper while it is traced:
+    the function under ``root``'s ``jax.jit``, which would not trace it again)."""
     seen = []
     loop = jax.lax.while_loop
 
@@ -124,7 +125,7 @@ def _root_steps(root, t, b):
 
     jax.lax.while_loop = counting
     try:
-        root(fbjax.Logistic, t, b)
+        getattr(root, "__wrapped__", root)(fbjax.Logistic, t, b)
     finally:
         jax.lax.while_loop = loop
     return seen[0]

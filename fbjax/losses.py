@@ -16,6 +16,7 @@ subclassing it. Coordinate descent additionally uses the linear-model structure 
 from __future__ import annotations
 
 import abc
+import functools
 
 import equinox as eqx
 import jax
@@ -94,6 +95,7 @@ def _sq_col_norms(A):
     return jnp.sum(A * A, axis=0)
 
 
+@functools.partial(jax.jit, static_argnames=("iters", "center"))  # one compiled loop per shape, not one per call
 def spectral_norm_sq(A, iters: int = 100, margin: float = 1.05, center: bool = False) -> jax.Array:
     """Upper estimate of ``||A||_2^2`` (``center``: of ``||P A||_2^2``, ``P = I - 1 1^T / n`` the centring of
     the columns, without forming ``P A``): power iteration on ``A^T A`` (``A^T P A``) times a safety ``margin``.
