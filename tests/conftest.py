@@ -60,6 +60,23 @@ def _free_compiled_programs():
     gc.collect()
 
 
+def compiles(run) -> int:
+    """The number of XLA programs compiled while ``run()`` runs (its results awaited), from JAX's compile events."""
+    from jax._src.dispatch import BACKEND_COMPILE_EVENT
+
+    events = []
+
+    def listener(event, duration, **kw):
+        events.append(event) if event == BACKEND_COMPILE_EVENT else None
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        jax.block_until_ready(run())
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    return len(events)
+
+
 def random_problem(seed, n=30, p=20, loss="ls", sparse=False, support=0.5):
     """A random lower level with a well-spread x (about ``support`` of coordinates nonzero)."""
     rng = np.random.default_rng(seed)

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import margin, random_problem
+from conftest import compiles, margin, random_problem
 
 import fbjax
 from fbjax.baselines import (
@@ -222,6 +222,20 @@ def test_bregman_hypergradients_match_finite_differences(problem):
     g = jax.grad(U)(th)
     E = jnp.zeros_like(th).at[1, 3].set(1e-6)
     assert float(g[1, 3]) == pytest.approx(float((U(th + E) - U(th - E)) / 2e-6), rel=1e-5, abs=1e-8)
+
+
+@pytest.mark.parametrize("name", ["unrolled", "smoothed", "bregman"])
+def test_eager_calls_reuse_the_compiled_program(problem, name):
+    """An eager call of a baseline's solution map, and of its hypergradient, at another ``x`` of the same shape
+    compiles nothing: a finite-difference loop (2 calls per coordinate) or a per-seed loop compiles once, not at
+    every call (0.1-0.7 s a call before; benchmarks/RESULTS.md)."""
+    F, x, upper = problem
+    sol = {"unrolled": lambda x_: unrolled(F, x_, 50), "smoothed": lambda x_: smoothed_argmin(F, x_, 1e-3),
+           "bregman": lambda x_: bregman_argmin(F, x_, 50)}[name]  # fmt: skip
+    phi = lambda x_: upper(x_, sol(x_))  # noqa: E731
+    x1, x2 = x + 0.1, x - 0.1
+    assert compiles(lambda: (sol(x), jax.grad(phi)(x))) > 0
+    assert compiles(lambda: (sol(x1), jax.grad(phi)(x2))) == 0
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

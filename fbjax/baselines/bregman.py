@@ -128,6 +128,7 @@ def _iterate(primal, A_op, prox, step, v0, w0, num_iter, checkpoint_every, who, 
     return eqx.error_if(w, ~jnp.all(jnp.isfinite(w)), f"fbjax.baselines.{who}: non-finite iterate ({hint})")
 
 
+@eqx.filter_jit  # compiled once per shape and settings: an eager call (a finite-difference loop) reuses it
 def dual_fb(F: LeastSquares, lam, num_iter: int, theta=None, *, step=None, checkpoint_every: int | None = None):
     """``w^{(K)}(theta, lam)``, ``K = num_iter`` Bregman dual FB steps from ``u = 0``.
 

@@ -94,6 +94,7 @@ def _accelerated_gradient(grad, y0, step, tol, max_iter):
     return y, jnp.max(jnp.abs(g)) <= tol
 
 
+@eqx.filter_jit  # compiled once per shape and settings: an eager call (a finite-difference loop) reuses it
 def smoothed_argmin(
     F, x, mu, psi="exp", *, kind: str = "be", y0=None, tol=None, max_iter: int = 100_000, cg_rtol=None
 ):

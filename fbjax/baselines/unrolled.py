@@ -28,6 +28,7 @@ picks, an accident of rounding. Supports any :class:`fbjax.SmoothLoss` (dense or
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
@@ -62,6 +63,7 @@ def _scan(body, carry, num_iter: int, checkpoint_every: int | None):
     return run(carry, rest) if rest else carry
 
 
+@eqx.filter_jit  # compiled once per shape and settings: an eager call (a finite-difference loop) reuses it
 def unrolled(
     F, x, num_iter: int, psi="exp", *, algorithm: str = "ista", gamma=None, y0=None, checkpoint_every: int | None = None
 ):
