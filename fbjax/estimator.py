@@ -176,15 +176,13 @@ class WeightedL1(BaseEstimator):
         values = dict(radius=self.radius, step=self.step, start=1.0 if self.start == "scalar" else self.start,
                       box_lower=0.0 if self.box_lower is None else self.box_lower)  # fmt: skip
         values = {k: jnp.asarray(v, F.lipschitz.dtype) for k, v in values.items()}
-        result, alpha_max, x_scalar = _learn(static, model, F, X_val, y_val, values)
+        result, alpha_max, x_scalar, intercept = _learn(static, model, F, X_val, y_val, values)
         # the lower-level solution the outer run computed at its best point, and Phi there
         self.coef_, self.validation_loss_ = result.best_aux, float(result.best_value)
         if centre:
             self.intercept_ = float(y_mean - x_mean @ np.asarray(self.coef_))
-        elif self.fit_intercept:
-            self.intercept_ = float(F.intercept(self.coef_))
         else:
-            self.intercept_ = 0.0
+            self.intercept_ = float(intercept)  # c(coef_) for a WithIntercept, else 0
         self.x_, self.alpha_, self.alpha_max_ = result.best_x, jnp.exp(result.best_x), float(alpha_max)
         self.alpha_scalar_ = None if x_scalar is None else float(jnp.exp(x_scalar[0]))
         self.result_, self.n_iter_ = result, int(result.num_iter)
@@ -326,4 +324,4 @@ def _learn(prm: _Static, model, F, X_val, y_val, num: dict):
         result = nba(fun, x0, step=num["step"], **kw)
     else:
         result = optax_solve(fun, x0, prm.outer, **kw)
-    return result, alpha_max, x_scalar
+    return result, alpha_max, x_scalar, intercept(result.best_aux)  # in the program: no root compiled apart

@@ -89,6 +89,19 @@ def linear_part(F):
     return F.base if isinstance(F, WithIntercept) else F if isinstance(F, LinearModelLoss) else None
 
 
+@eqx.filter_jit  # (not jax.jit: equinox re-raises error_if's errors from it as they read eagerly)
+def _checked_profile(link, A, b, l2, lipschitz):
+    """``(b, Lambda_G)``: ``b`` checked to admit a finite intercept (raising eagerly or under ``jit``), and
+    ``Lambda_G = c ||P A||^2 / n + l2`` unless given; one compiled program per shape, as ``_checked_data``."""
+    lo, hi = link.intercept_bracket(jnp.zeros_like(b), b)
+    bad = ~((jnp.sum(link.dloss(lo, b)) <= 0) & (jnp.sum(link.dloss(hi, b)) >= 0))
+    b = eqx.error_if(b, bad, "WithIntercept: no finite intercept minimises the loss (logistic: both labels must "
+                             "occur in b)")  # fmt: skip
+    if lipschitz is None:
+        lipschitz = link.curvature * spectral_norm_sq(jax.lax.stop_gradient(A), center=True) / A.shape[0] + l2
+    return b, jax.lax.stop_gradient(jnp.asarray(lipschitz, b.dtype))
+
+
 class WithIntercept(SmoothLoss):
     """The profiled loss ``G(y) = min_c F(y, c)`` of a linear model ``F`` with an unpenalised intercept.
 
@@ -108,15 +121,8 @@ class WithIntercept(SmoothLoss):
         """``lipschitz``: ``Lambda_G`` if known (default ``c ||P A||_2^2 / n + l2``, by power iteration)."""
         if not isinstance(base, LinearModelLoss):
             raise TypeError(f"WithIntercept needs a LinearModelLoss (e.g. Logistic), got {type(base).__name__}")
-        link, b = type(base), base.b
-        lo, hi = link.intercept_bracket(jnp.zeros_like(b), b)
-        bad = ~((jnp.sum(link.dloss(lo, b)) <= 0) & (jnp.sum(link.dloss(hi, b)) >= 0))
-        msg = "WithIntercept: no finite intercept minimises the loss (logistic: both labels must occur in b)"
-        self.base = eqx.tree_at(lambda F: F.b, base, eqx.error_if(b, bad, msg))
-        if lipschitz is None:
-            A = jax.lax.stop_gradient(base.A)
-            lipschitz = base.curvature * spectral_norm_sq(A, center=True) / base.n_samples + base.l2
-        self.lipschitz = jax.lax.stop_gradient(jnp.asarray(lipschitz, base.lipschitz.dtype))
+        b, self.lipschitz = _checked_profile(type(base), base.A, base.b, base.l2, lipschitz)
+        self.base = eqx.tree_at(lambda F: F.b, base, b)
 
     @property
     def n_features(self) -> int:

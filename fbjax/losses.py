@@ -115,6 +115,19 @@ def spectral_norm_sq(A, iters: int = 100, margin: float = 1.05, center: bool = F
     return margin * jnp.sum(apply(v) ** 2)
 
 
+@eqx.filter_jit  # (not jax.jit: equinox re-raises error_if's errors from it as they read eagerly)
+def _checked_data(link, A, b, l2, lipschitz):
+    """``(A, b, l2, Lambda_F, ||A_j||^2)`` for a :class:`LinearModelLoss` ``link``, checked (finite data, targets
+    the link accepts, ``l2 >= 0``; raising eagerly or under ``jit``): one compiled program per shape and link.
+    Done eagerly, each check and reduction compiled a program of its own at a new shape, a dozen or so."""
+    A, b = _checks.finite("A", A), link._check_targets(_checks.finite("b", b))
+    l2 = eqx.error_if(l2, ~(l2 >= 0), "l2 must be >= 0 (it is the ridge that makes F strongly convex)")
+    if lipschitz is None:
+        lipschitz = link.curvature * spectral_norm_sq(jax.lax.stop_gradient(A)) / A.shape[0] + l2
+    lipschitz = jax.lax.stop_gradient(jnp.asarray(lipschitz, A.dtype))
+    return A, b, l2, lipschitz, jax.lax.stop_gradient(_sq_col_norms(A))
+
+
 class LinearModelLoss(SmoothLoss):
     """``F(y) = mean_i l(a_i^T y, b_i) + l2/2 ||y||^2``; subclasses define the link ``l``."""
 
@@ -142,18 +155,15 @@ class LinearModelLoss(SmoothLoss):
         l2 = jnp.asarray(1.0 / n if l2 is None else l2, dtype)
         if l2.ndim != 0:
             raise ValueError(f"l2 must be a scalar, got shape {l2.shape}")
-        self.A = _checks.finite("A", A)
-        self.b = self._check_targets(_checks.finite("b", b))
-        self.l2 = eqx.error_if(l2, ~(l2 >= 0), "l2 must be >= 0 (it is the ridge that makes F strongly convex)")
-        if lipschitz is None:
-            lipschitz = self.curvature * spectral_norm_sq(jax.lax.stop_gradient(self.A)) / n + self.l2
-        self.lipschitz = jax.lax.stop_gradient(jnp.asarray(lipschitz, dtype))
+        self.A, self.b, self.l2, self.lipschitz, self.column_sq_norms = _checked_data(type(self), A, b, l2, lipschitz)
         if keep_transpose is None:
             keep_transpose = jax.default_backend() == "cpu"
+        # outside _checked_data: a transpose made in a program that a fit's program then reads slowed that
+        # program's compile by 1.5-2 s (benchmarks/RESULTS.md, "Building the loss inside the estimator's program")
         self.A_T = self.A.T if keep_transpose and not _checks.is_sparse(self.A) else None
-        self.column_sq_norms = jax.lax.stop_gradient(_sq_col_norms(self.A))
 
-    def _check_targets(self, b):
+    @staticmethod
+    def _check_targets(b):
         return b
 
     @staticmethod
@@ -280,7 +290,8 @@ class Logistic(LinearModelLoss):
 
     curvature = 0.25
 
-    def _check_targets(self, b):
+    @staticmethod
+    def _check_targets(b):
         return eqx.error_if(b, ~jnp.all((b == 1) | (b == -1)), "Logistic labels b must be in {-1, +1}")
 
     @staticmethod
