@@ -38,7 +38,7 @@ from fbjax.losses import LinearModelLoss, SmoothLoss, _columns_t, _rmatvec, spec
 MAX_STEPS = 100  # safeguarded Newton steps (5-6 measured); bisection alone reaches rounding within ~60
 
 
-@functools.partial(jax.jit, static_argnums=0)  # called outside a trace (an estimator's intercept_): compiled once
+@functools.partial(jax.jit, static_argnums=0)  # eager calls (WithIntercept.intercept, margins): compiled once a shape
 def _root(link, t, b, start=None):
     """``c`` with ``sum_i l'(t_i + c, b_i) = 0``: Newton steps from ``start`` (default: the bracket's middle),
     bisection where a step leaves the bracket. Stops where the sum is at its rounding level
