@@ -28,16 +28,17 @@ from fbjax.solvers.fista import fista
 __all__ = ["Solution", "cd_then_fista", "coordinate_descent", "fista", "fista_any", "solve", "default_gamma",
            "check_gamma"]
 
+
 def fista_any(F: SmoothLoss, w, y0, gamma, tol, **kwargs) -> Solution:
     """:func:`fista`; for a :class:`fbjax.WithIntercept` on the joint problem in ``(y, c')`` (no root per
-    gradient: :class:`fbjax.intercept.Joint`) with its own step ``0.99 / Lambda_J``, certified by the profiled
-    loss's FB residual at ``y`` with the step ``gamma``."""
+    gradient: :class:`fbjax.intercept.Joint`) with its own step (:func:`default_gamma` of it), certified by the
+    profiled loss's FB residual at ``y`` with the step ``gamma``."""
     if not isinstance(F, WithIntercept):
         return fista(F, w, y0, gamma, tol, **kwargs)
     J = F.joint()
     certify = lambda z: residual_and_grad(F, w, z[:-1], gamma)  # noqa: E731
     wJ = jnp.append(w, jnp.zeros((), w.dtype))
-    sol = fista(J, wJ, J.lift(y0), 0.99 / J.lipschitz, tol, certify=certify, **kwargs)
+    sol = fista(J, wJ, J.lift(y0), default_gamma(J), tol, certify=certify, **kwargs)
     return sol._replace(y=sol.y[:-1])
 
 
