@@ -147,9 +147,6 @@ class WithIntercept(SmoothLoss):
         w = self.base.curvature_weights(self.margins(y))
         return w, jnp.sum(w)
 
-    def _corner(self, w, idx):  # A_S^T d / n, the intercept's column of the Hessian on S = idx, from one A^T d
-        return _rmatvec(self.base.A, w).at[idx].get(mode="clip")
-
     def hvp(self, y, v):
         w, h = self._weights(y)
         wt = w * (self.base.A @ v)
@@ -164,10 +161,12 @@ class WithIntercept(SmoothLoss):
         return self.base.weighted_block(w, idx) - jnp.outer(g, g) / h
 
     def hess_block_matvec(self, y, idx, count=None):
+        """``v -> [hess G(y)]_{S,S} v``, ``S = idx[:count]``: the block's operator less ``g g^T v / 1^T d`` with
+        ``g = A_S^T d`` from the same gathered pages (``O(n count)``, not a full ``A^T d``)."""
         w, h = self._weights(y)
-        g = self._corner(w, idx)  # v is 0 past count (the caller masks it), so g^T v is the block's
-        matvec = self.base.weighted_block_matvec(w, idx, count)
-        return lambda v: matvec(v) - g * (jnp.vdot(g, v) / h)
+        fwd, bwd = self.base.paged_columns(idx, count)
+        g = bwd(w)  # 0 past count's pages; v is 0 past count (the caller masks it), so g^T v is the block's
+        return lambda v: bwd(w * fwd(v)) + self.base.l2 * v - g * (jnp.vdot(g, v) / h)
 
     def hess_rank_bound(self):
         """``n_samples - 1`` without a ridge (``D - d d^T / 1^T d`` has rank ``n - 1``), else ``n_features``."""

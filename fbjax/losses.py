@@ -232,12 +232,17 @@ class LinearModelLoss(SmoothLoss):
         return self.weighted_block_matvec(self.curvature_weights(self.A @ y), idx, count)
 
     def weighted_block_matvec(self, w, idx, count=None):
-        """``v -> A_K^T (w * (A_K v)) + l2 v`` on gathered columns ``K = idx`` (``w = l''(A y) / n``: ``hess F``).
+        """``v -> A_K^T (w * (A_K v)) + l2 v`` on gathered columns ``K = idx`` (``w = l''(A y) / n``: ``hess F``),
+        through :meth:`paged_columns`: a product costs ``O(n count)`` up to one page, whatever ``len(idx)``."""
+        fwd, bwd = self.paged_columns(idx, count)
+        return lambda v: bwd(w * fwd(v)) + self.l2 * v
 
-        The columns are gathered and applied in pages (:func:`page_size` columns each, so at most
-        ``PAGES`` of them: a bounded program); with ``count``, the pages past ``idx[:count]``
-        are neither gathered nor multiplied (their output is 0), so a product costs ``O(n count)``
-        up to one page, whatever the static bucket ``k = len(idx)``.
+    def paged_columns(self, idx, count=None):
+        """``(v -> A_K v, r -> A_K^T r)`` on gathered columns ``K = idx``.
+
+        The columns are gathered once and applied in pages (:func:`page_size` columns each, so at most
+        ``PAGES`` of them: a bounded program); with ``count``, the pages past ``idx[:count]`` are neither
+        gathered nor multiplied (``A_K^T r`` is 0 there, and ``v`` is read only up to them).
         """
         k = idx.shape[0]
         count = k if count is None else count
@@ -249,13 +254,13 @@ class LinearModelLoss(SmoothLoss):
         size = [min(starts.step, k - j) for j in starts]
         cols_t = [page(j, lambda o: _columns_t(*o), (self.A, self.A_T, idx[j : j + s])) for j, s in zip(starts, size)]
 
-        def matvec(v):
-            t = sum(page(j, lambda o: o[1] @ o[0], (P, v[j : j + s])) for j, s, P in zip(starts, size, cols_t))
-            wt = w * t
-            out = [page(j, lambda o: o[0] @ o[1], (P, wt)) for j, P in zip(starts, cols_t)]
-            return jnp.concatenate(out) + self.l2 * v
+        def fwd(v):
+            return sum(page(j, lambda o: o[1] @ o[0], (P, v[j : j + s])) for j, s, P in zip(starts, size, cols_t))
 
-        return matvec
+        def bwd(r):
+            return jnp.concatenate([page(j, lambda o: o[0] @ o[1], (P, r)) for j, P in zip(starts, cols_t)])
+
+        return fwd, bwd
 
     def coordinate_lipschitz(self):
         """``L_j = c ||A_j||^2 / n + l2``: curvature bounds for coordinate descent."""

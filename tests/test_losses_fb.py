@@ -90,23 +90,31 @@ def test_band_floor_and_scale():
 
 
 @pytest.mark.parametrize(
-    "loss, is_sparse, pages",
-    [("ls", False, 3), ("ls", True, 3), ("logistic", False, 3), ("logistic", True, 3), ("ls", False, "max")],
+    "loss, is_sparse, pages, intercept",
+    [("ls", False, 3, False), ("ls", True, 3, False), ("logistic", False, 3, False), ("logistic", True, 3, False),
+     ("ls", False, "max", False), ("logistic", False, 3, True), ("ls", True, 3, True)],
 )
-def test_paged_hess_block_matvec(loss, is_sparse, pages):
+def test_paged_hess_block_matvec(loss, is_sparse, pages, intercept):
     """The gathered block operator, in pages with the pages past ``count`` skipped, equals the
     autodiff Hessian's block on ``idx[:count]``; also under vmap with different counts per member
     (a page is then computed for the batch if any member needs it). ``pages="max"``: more than
-    PAGE * PAGES columns, so the pages grow past PAGE."""
+    PAGE * PAGES columns, so the pages grow past PAGE. ``intercept``: ``WithIntercept``'s operator, whose
+    rank-one correction ``g = A_S^T d`` comes from the same pages."""
     from fbjax.losses import PAGE, PAGES, page_size
 
     p = 2 * PAGE + 44 if pages == 3 else PAGE * PAGES + 60
     page = page_size(p)
     assert page == PAGE if pages == 3 else page > PAGE
     F, _, _, _ = random_problem(4, n=40, p=p, loss=loss, sparse=is_sparse)
+
+    def scaled(s):  # F (or WithIntercept(F)) on the design times s
+        F_s = type(F)(F.A * s, F.b, l2=F.l2)
+        return fbjax.WithIntercept(F_s) if intercept else F_s
+
+    G = scaled(1.0)
     rng = np.random.default_rng(5)
     y = jnp.asarray(rng.standard_normal(p))
-    H = np.asarray(jax.hessian(F.value)(y))
+    H = np.asarray(jax.hessian(G.value)(y))
     idx = jnp.asarray(rng.permutation(p))  # k = p
     counts = [5, page + 1, p]  # page + 1: the second page holds a single used column
     vs = [jnp.where(jnp.arange(p) < c, jnp.asarray(rng.standard_normal(p)), 0.0) for c in counts]  # caller masks
@@ -116,14 +124,13 @@ def test_paged_hess_block_matvec(loss, is_sparse, pages):
         np.testing.assert_allclose(out[:c], H[np.ix_(S, S)] @ np.asarray(v[:c]), rtol=1e-11, atol=1e-12)
 
     for c, v in zip(counts, vs):
-        check(jax.jit(lambda c, v: F.hess_block_matvec(y, idx, c)(v))(c, v), c, v)
-    batched = jax.vmap(lambda c, v: F.hess_block_matvec(y, idx, c)(v))(jnp.asarray(counts[:2]), jnp.stack(vs[:2]))
+        check(jax.jit(lambda c, v: G.hess_block_matvec(y, idx, c)(v))(c, v), c, v)
+    batched = jax.vmap(lambda c, v: G.hess_block_matvec(y, idx, c)(v))(jnp.asarray(counts[:2]), jnp.stack(vs[:2]))
     for out, c, v in zip(batched, counts[:2], vs[:2]):
         check(out, c, v)
     # A design batched over the members too (a per-seed A in a vmapped seed sweep): the skipped pages
     # must take A as an operand, or custom_vmap refuses the batched closure.
     scales = [1.0, 0.5]
-    scaled = lambda s: type(F)(F.A * s, F.b, l2=F.l2)  # noqa: E731
     member = lambda s, c, v: scaled(s).hess_block_matvec(y, idx, c)(v)  # noqa: E731
     batched = jax.jit(jax.vmap(member))(jnp.asarray(scales), jnp.asarray(counts[:2]), jnp.stack(vs[:2]))
     for out, s, c, v in zip(batched, scales, counts[:2], vs[:2]):
