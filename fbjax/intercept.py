@@ -156,7 +156,7 @@ class WithIntercept(SmoothLoss):
         """``[hess G(y)]_{S,S} = A_S^T (D - d d^T / 1^T d) A_S / n + l2 I``."""
         w, h = self._weights(y)
         # the intercept's column from the block's own gather of A_S (XLA computes it once): O(n |S|), where the
-        # full A^T d of _corner is O(n p): 13.4 ms against 6.7 at 2000 x 10000, |S| = 128, dense (RESULTS.md)
+        # full A^T d is O(n p): 13.4 ms against 6.7 at 2000 x 10000, |S| = 128, dense (RESULTS.md)
         g = _columns_t(self.base.A, self.base.A_T, idx) @ w
         return self.base.weighted_block(w, idx) - jnp.outer(g, g) / h
 
