@@ -161,7 +161,8 @@ def argmin(
       tol: stop when ``||R_gamma(x, y)||_inf <= tol`` (default 1e-10 in float64, 1e-4 in float32).
       max_iter: solver budget (FISTA iterations or CD epochs).
       solver: ``"auto"`` (CD on CPU for dense linear models, intercept or not; FISTA otherwise), ``"cd"``,
-        ``"fista"``.
+        ``"fista"``, ``"fista-newton"`` (FISTA with Newton steps on its settled support: for cold or distant
+        starts on ill-conditioned designs, :func:`fbjax.solvers.fista_newton`).
       gamma: FB step in ``(0, 1/Lambda_F)``; default ``0.99 / F.lipschitz``.
       y0: warm start (no gradient flows into it).
       biactive_rtol: relative biactive band of :func:`fbjax.fb.partition` (default 0.1).
