@@ -53,10 +53,16 @@ def batch_when(pred, fn, operands):
     whole batch when any member needs it, so ``fn`` must also be correct where ``pred`` is false.
     As for :func:`batch_switch`, ``fn`` gets every batched value through ``operands``."""
 
+    return batch_switch(jnp.asarray(pred).astype(jnp.int32), [zeros_of(fn), fn], operands)
+
+
+def zeros_of(fn):
+    """A branch that returns zeros shaped as ``fn``'s output (for :func:`batch_switch`'s "skip" index 0)."""
+
     def zeros(ops):  # made inside the branch: a zero closed over from the caller's trace can leak
         return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(fn, ops))
 
-    return batch_switch(jnp.asarray(pred).astype(jnp.int32), [zeros, fn], operands)
+    return zeros
 
 
 _CAN_SHARD = hasattr(jax, "shard_map") and hasattr(jax.sharding, "AxisType")  # JAX >= 0.7

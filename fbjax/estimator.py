@@ -65,7 +65,8 @@ class WeightedL1(BaseEstimator):
       max_iter: outer iterations.  radius: NTRBA's initial radius.  step: NBA's step.
       start: ``"scalar"`` (the best penalty of a ``grid``-point validation grid in ``[1e-3, 0.9] alpha_max``,
         its lower end raised to the box's where ``box_lower > log(1e-3)``; each point solved to the paper code's
-        ``||R_gamma||_inf <= 1e-8``, or ``argmin_kw``'s ``tol``)
+        ``||R_gamma||_inf <= 1e-8``, or ``argmin_kw``'s ``tol``, by FISTA with Newton steps on its settled
+        supports on the CPU, ``solver="fista-newton"``, or ``argmin_kw``'s ``solver``)
         or a fraction ``f`` for the uniform start ``alpha = f alpha_max``. The grid start reaches the lower
         validation loss; with many features and few held-out rows that can overfit them and keep many small
         coefficients, where ``start=0.2`` (Table 1's) recovers sparser supports (benchmarks/RESULTS.md,
@@ -83,6 +84,8 @@ class WeightedL1(BaseEstimator):
         ``alpha_max`` is then that of the model with the intercept.
       validation_fraction, random_state: the held-out split ``fit`` makes when given no validation data.
       argmin_kw: a dict of further keywords of :func:`fbjax.argmin` (``tol``, ``solver``, ``max_support``, ...).
+        On strongly correlated features ``{"solver": "fista-newton"}`` can speed a fit up several times
+        (benchmarks/RESULTS.md, "Newton steps on FISTA's settled supports").
 
     ``X`` may be dense (NumPy or JAX), SciPy sparse or BCOO; a float32 ``X`` gives a float32 fit. Input
     is checked as scikit-learn does (its ``check_estimator`` suite passes, tests/test_estimator.py). The
@@ -305,7 +308,7 @@ def _learn(prm: _Static, model, F, X_val, y_val, num: dict):
     if prm.grid_start:
         # the grid's small penalties give supports near n_train, where FISTA beats coordinate descent
         # (benchmarks/RESULTS.md, "The lower level inside the experiments' outer loops"), so FISTA (on the CPU
-        # with Newton steps on settled supports: 1.3-3x faster, "Newton steps in the start grid") unless
+        # with Newton steps on settled supports: "Newton steps on FISTA's settled supports") unless
         # argmin_kw names a solver; to the paper code's grid tolerance unless it names a tol
         tol = max(GRID_TOL, _checks.default_tol(F.lipschitz.dtype))
         grid_solver = GRID_SOLVER_CPU if jax.default_backend() == "cpu" else "fista"

@@ -133,12 +133,13 @@ def test_float32_path(solver):
     np.testing.assert_allclose(g32, g64, rtol=1e-2, atol=1e-3 * float(jnp.max(jnp.abs(g64))))
 
 
-def ar1_loss(loss, p=120, l2=1 / 60):
-    """An ill-conditioned lower level: AR(1) design with rho = 0.99, n = 60 (least squares, or logistic on
-    labels split at the median)."""
+def ar1_loss(loss, p=300, l2=1 / 200):
+    """An ill-conditioned lower level: AR(1) design with rho = 0.99, n = 200 (least squares, or logistic on
+    labels split at the median). At 0.1 and 0.001 of ``alpha_max`` the supports (about 50 and 240 of 300) fall
+    in Newton's two buckets (``cholesky_max()`` = 128 on the CPU, and ``p``)."""
     from fbjax.data.synthetic import ar1_regression
 
-    A, b, _, _ = ar1_regression(0, 60, p, 0.99)
+    A, b, _, _ = ar1_regression(0, 200, p, 0.99)
     if loss == "ls":
         return fbjax.LeastSquares(jnp.asarray(A), jnp.asarray(b), l2=l2)
     return fbjax.Logistic(jnp.asarray(A), jnp.asarray(np.sign(b - np.median(b))), l2=l2)
@@ -166,8 +167,9 @@ def test_fista_newton_certifies_in_fewer_iterations(loss):
 
 
 def test_fista_newton_under_vmap_and_on_a_singular_support():
-    """Under ``vmap`` (a Newton step computed for every member when one is due, kept only where that member's
-    was due and lowered its residual) the solutions equal the per-penalty loop. With a duplicated active column
+    """Under ``vmap`` (a Newton step computed for every member when one is due, on the bucket of the largest
+    support, kept only where that member's was due and lowered its residual) the solutions equal the
+    per-penalty loop. With a duplicated active column
     and no ridge every Newton block is singular (Cholesky gives NaN or a rounding-level pivot): every step is
     dropped and the result is plain FISTA's, to the last digit."""
     F = ar1_loss("ls")

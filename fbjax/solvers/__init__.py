@@ -44,8 +44,9 @@ def fista_any(F: SmoothLoss, w, y0, gamma, tol, newton_every: int = 0, **kwargs)
     return sol._replace(y=sol.y[:-1])
 
 
-NEWTON_EVERY = 10  # unchanged-sign checks (of 10 iterations each) before fista_newton tries a Newton step: on the
-# estimator's start grid on an AR(1) rho 0.99 design 3 was 1.6x slower than 10 (more failed tries; RESULTS.md)
+NEWTON_EVERY = 10  # unchanged-sign checks (of 10 iterations each) before fista_newton tries a Newton step: of 3, 5,
+# 10, 20 the fastest on the estimator's start grid where it costs most (AR(1), rho 0.99); 5 ties summed over
+# eight designs, 3 is 1.5x slower there (more failed tries; RESULTS.md)
 
 
 def fista_newton(F: SmoothLoss, w, y0, gamma, tol, **kwargs) -> Solution:

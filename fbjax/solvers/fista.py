@@ -18,8 +18,9 @@ then goes on from it, restarted), so ``converged`` still certifies the point han
 (Cholesky's NaN or a rounding-level pivot) is never kept. On ill-conditioned designs FISTA settles the signs
 long before it meets a tight ``tol`` (after 22% of its iterations along the estimator's start grid on an AR(1)
 rho = 0.99 design, ``benchmarks/RESULTS.md``). The reduced solve is the adjoint's Cholesky on the gathered
-block (:func:`fbjax.adjoint.dense_solver`), on a static bucket of ``newton_size`` coordinates: a larger
-support is not tried. Under ``vmap`` a step due for one member is computed for all, and kept where due.
+block (:func:`fbjax.adjoint.dense_solver`) on the smaller of two static buckets, ``cholesky_max()`` and
+``newton_size`` coordinates, that holds the support: a larger support is not tried. Under ``vmap`` a step due
+for one member is computed for all (on the bucket of the largest support) and kept where it was due.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from fbjax._batching import batch_when
-from fbjax.adjoint import dense_solver
+from fbjax._batching import batch_switch, zeros_of
+from fbjax.adjoint import cholesky_max, dense_solver
 from fbjax.fb import prox_grad_step, residual_and_grad
 from fbjax.losses import SmoothLoss
 from fbjax.solvers._common import Solution
@@ -41,7 +42,7 @@ def fista(F: SmoothLoss, w, y0, gamma, tol, max_iter: int = 20_000, check_every:
     if certify is not None and newton_every:
         raise ValueError("fista: a Newton step is certified by F's own residual; do not pass certify with it")
     certify = certify or (lambda y: residual_and_grad(F, w, y, gamma))
-    size = min(newton_size, w.shape[0])
+    sizes = tuple(sorted({min(k, w.shape[0]) for k in (cholesky_max(), newton_size)}))  # Newton's buckets
 
     def step(_, carry):
         y, z, t = carry
@@ -51,18 +52,26 @@ def fista(F: SmoothLoss, w, y0, gamma, tol, max_iter: int = 20_000, check_every:
         z_new = jnp.where(restart, y_new, y_new + ((t - 1.0) / t_new) * (y_new - y))
         return y_new, z_new, jnp.where(restart, 1.0, t_new).astype(t.dtype)
 
-    def newton(operands):  # (F, w, gamma, y, grad F(y)) -> (y_N, its residual, grad F(y_N)): every traced value
-        F, w, gamma, y, g = operands  # an operand (batch_when's custom_vmap refuses closed-over tracers)
-        s = jnp.sign(y)
-        solve = dense_solver(F, y, gamma * (g + w * s), s != 0, gamma, size, cholesky=True)
-        y_new = y + solve(s)  # gamma H_SS q = -gamma (g + w s)_S
-        return (y_new, *residual_and_grad(F, w, y_new, gamma))
+    def newton(size):  # (F, w, gamma, y, grad F(y)) -> (y_N, its residual, grad F(y_N)) on a bucket of size
+        def branch(operands):  # every traced value an operand: batch_switch's custom_vmap refuses closed-over ones
+            F, w, gamma, y, g = operands
+            s = jnp.sign(y)
+            solve = dense_solver(F, y, gamma * (g + w * s), s != 0, gamma, size, cholesky=True)
+            y_new = y + solve(s)  # gamma H_SS q = -gamma (g + w s)_S
+            return (y_new, *residual_and_grad(F, w, y_new, gamma))
+
+        return branch
+
+    branches = [newton(k) for k in sizes]
 
     def try_newton(carry, res, g, signs, since):
         s = jnp.sign(carry[0])
         since = jnp.where(jnp.all(s == signs), since + 1, 0)
-        due = (since > 0) & (since % newton_every == 0) & (res > tol) & (jnp.sum(s != 0) <= size)
-        y_new, res_new, g_new = batch_when(due, newton, (F, w, gamma, carry[0], g))  # under vmap: all if any is due
+        count = jnp.sum(s != 0)
+        due = (since > 0) & (since % newton_every == 0) & (res > tol) & (count <= sizes[-1])
+        bucket = jnp.where(due, 1 + jnp.sum(count > jnp.asarray(sizes[:-1], jnp.int32)), 0)  # 0: no step
+        ops = (F, w, gamma, carry[0], g)
+        y_new, res_new, g_new = batch_switch(bucket, [zeros_of(branches[0]), *branches], ops)  # vmap: the largest
         keep = due & (res_new < res)  # a NaN (singular block) is never kept
         carry = jax.tree.map(lambda a, b: jnp.where(keep, a, b), (y_new, y_new, jnp.ones_like(carry[2])), carry)
         return carry, jnp.where(keep, res_new, res), jnp.where(keep, g_new, g), s, since
