@@ -2,7 +2,10 @@
 
 Usage:
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_estimator_sklearn.py [--seeds 5]
-        [--out benchmarks/results/estimator_sklearn.json]
+        [--out benchmarks/results/estimator_sklearn.json] [--argmin-solver NAME]
+
+``--argmin-solver NAME`` adds both ``WeightedL1`` rows again with ``argmin_kw={"solver": NAME}`` (the outer run's
+lower-level solver; the default is ``"auto"``), measured in the same run.
 
 Protocol (the user's view: one data set, each estimator with its defaults). Every estimator gets the same
 ``(X, y)``, the design's training and validation rows stacked, and is scored on the design's test rows:
@@ -47,12 +50,18 @@ DESIGNS = {
 }
 
 
-def estimators():
+def estimators(argmin_solver=None):
     from sklearn.linear_model import ElasticNetCV, LassoCV
 
+    extra = {}
+    if argmin_solver:
+        kw = {"solver": argmin_solver}
+        extra = {f"fbjax WeightedL1, {argmin_solver}": lambda: fbjax.WeightedL1(argmin_kw=kw),
+                 f"fbjax WeightedL1(start=0.2), {argmin_solver}": lambda: fbjax.WeightedL1(start=0.2, argmin_kw=kw)}
     return {
         "fbjax WeightedL1": lambda: fbjax.WeightedL1(),
         "fbjax WeightedL1(start=0.2)": lambda: fbjax.WeightedL1(start=0.2),
+        **extra,
         "sklearn LassoCV": lambda: LassoCV(cv=5, fit_intercept=False, max_iter=10_000),
         "sklearn ElasticNetCV": lambda: ElasticNetCV(
             cv=5, l1_ratio=[0.1, 0.5, 0.7, 0.9, 0.95, 0.99, 1.0], fit_intercept=False, max_iter=10_000
@@ -74,9 +83,9 @@ def one_fit(make, d):
     return dict(seconds=seconds, r2=float(r2), f1=float(f1), nnz=int(supp.sum()), val=val)
 
 
-def bench_design(name, seeds):
+def bench_design(name, seeds, argmin_solver=None):
     rows = {}
-    for label, make in estimators().items():
+    for label, make in estimators(argmin_solver).items():
         first = one_fit(make, DESIGNS[name](0))["seconds"]  # warm-up (fbjax compiles here)
         runs = [one_fit(make, DESIGNS[name](s)) for s in range(seeds)]
         med = statistics.median(r["seconds"] for r in runs)
@@ -84,7 +93,7 @@ def bench_design(name, seeds):
             runs=runs, fit_s=med, compile_s=max(first - med, 0.0),
             **{f"{k}_{f.__name__}": float(f([r[k] for r in runs])) for k in ("r2", "f1", "nnz") for f in (np.mean, np.std)},
         )  # fmt: skip
-        print(f"  {label:27s} R2 {rows[label]['r2_mean']:.3f} ± {rows[label]['r2_std']:.3f}   F1 "
+        print(f"  {label:41s} R2 {rows[label]['r2_mean']:.3f} ± {rows[label]['r2_std']:.3f}   F1 "
               f"{rows[label]['f1_mean']:.3f} ± {rows[label]['f1_std']:.3f}   nnz {rows[label]['nnz_mean']:6.1f}   "
               f"fit {med:6.2f} s (compile {rows[label]['compile_s']:.1f} s)"
               + (f"   val loss {np.median([r['val'] for r in runs]):.4g}" if runs[0]["val"] is not None else ""), flush=True)  # fmt: skip
@@ -95,6 +104,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--out", default="benchmarks/results/estimator_sklearn.json")
+    parser.add_argument("--argmin-solver", default=None, help="also WeightedL1 with argmin_kw={'solver': this}")
     args = parser.parse_args()
     done = json.load(open(args.out)) if os.path.exists(args.out) else {}
     warnings.filterwarnings("ignore", message=".*did not converge.*")  # reported through R^2 / F1 instead
@@ -103,7 +113,7 @@ def main():
             print(f"{name}: done (in {args.out})")
             continue
         print(name, flush=True)
-        done[name] = dict(seeds=args.seeds, rows=bench_design(name, args.seeds))
+        done[name] = dict(seeds=args.seeds, rows=bench_design(name, args.seeds, args.argmin_solver))
         os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
         with open(args.out, "w") as f:
             json.dump(done, f, indent=1)
