@@ -27,7 +27,8 @@ import fbjax  # noqa: E402
 from fbjax.baselines.grid import log_grid  # noqa: E402
 from fbjax.data import calibrated_degenerate  # noqa: E402
 from fbjax.data.synthetic import ar1_regression  # noqa: E402
-from fbjax.fb import prox_grad_step, residual_and_grad  # noqa: E402
+from fbjax.fb import residual_and_grad  # noqa: E402
+from fbjax.solvers.fista import fista_step  # noqa: E402
 
 TOL, STABLE = 1e-8, (3, 10)
 
@@ -59,15 +60,7 @@ def main():
 
         @jax.jit
         def chunk(w, carry):
-            def step(_, carry):
-                y, z, t = carry
-                y_new = prox_grad_step(F, w, z, gamma)
-                restart = jnp.vdot(z - y_new, y_new - y) > 0
-                t_new = jnp.where(restart, 1.0, 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * t * t)))
-                z_new = jnp.where(restart, y_new, y_new + ((t - 1.0) / t_new) * (y_new - y))
-                return y_new, z_new, jnp.where(restart, 1.0, t_new)
-
-            carry = jax.lax.fori_loop(0, 10, step, carry)
+            carry = jax.lax.fori_loop(0, 10, lambda _, c: fista_step(F, w, gamma, c), carry)
             return carry, residual_and_grad(F, w, carry[0], gamma)[0]
 
         def polish(a, signs):

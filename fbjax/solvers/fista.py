@@ -35,6 +35,16 @@ from fbjax.losses import SmoothLoss
 from fbjax.solvers._common import Solution
 
 
+def fista_step(F: SmoothLoss, w, gamma, carry):
+    """One FISTA iteration with adaptive restart on ``carry = (y, z, t)`` (the module docstring)."""
+    y, z, t = carry
+    y_new = prox_grad_step(F, w, z, gamma)
+    restart = jnp.vdot(z - y_new, y_new - y) > 0
+    t_new = jnp.where(restart, 1.0, 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * t * t)))
+    z_new = jnp.where(restart, y_new, y_new + ((t - 1.0) / t_new) * (y_new - y))
+    return y_new, z_new, jnp.where(restart, 1.0, t_new).astype(t.dtype)
+
+
 def fista(F: SmoothLoss, w, y0, gamma, tol, max_iter: int = 20_000, check_every: int = 10, certify=None,
           newton_every: int = 0, newton_size: int = 512) -> Solution:
     """``certify(y) -> (residual, grad)``: the stopping test (default: ``F``'s FB residual at ``y``);
@@ -44,13 +54,7 @@ def fista(F: SmoothLoss, w, y0, gamma, tol, max_iter: int = 20_000, check_every:
     certify = certify or (lambda y: residual_and_grad(F, w, y, gamma))
     sizes = tuple(sorted({min(k, w.shape[0]) for k in (cholesky_max(), newton_size)}))  # Newton's buckets
 
-    def step(_, carry):
-        y, z, t = carry
-        y_new = prox_grad_step(F, w, z, gamma)
-        restart = jnp.vdot(z - y_new, y_new - y) > 0
-        t_new = jnp.where(restart, 1.0, 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * t * t)))
-        z_new = jnp.where(restart, y_new, y_new + ((t - 1.0) / t_new) * (y_new - y))
-        return y_new, z_new, jnp.where(restart, 1.0, t_new).astype(t.dtype)
+    step = lambda _, carry: fista_step(F, w, gamma, carry)  # noqa: E731
 
     def newton(size):  # (F, w, gamma, y, grad F(y)) -> (y_N, its residual, grad F(y_N)) on a bucket of size
         def branch(operands):  # every traced value an operand: batch_switch's custom_vmap refuses closed-over ones
