@@ -205,9 +205,10 @@ def main(argv=None) -> int:
                    help="lower end of the box for x = log(alpha): log(alpha_max) + C, or 'none' for no lower bound "
                    "(default: the experiment's own, C = -5 as the paper code, 'none' for the AIP designs); use "
                    "with its own --out")
-    r.add_argument("--solver", type=_solver, default=None, metavar="fista|cd|auto",
+    r.add_argument("--solver", type=_solver, default=None, metavar="fista|fista-newton|cd|auto",
                    help="lower-level solver of the seed sweeps (default: the experiment's own, FISTA; 'auto': "
-                   "coordinate descent on CPU, FISTA on GPU); use with its own --out")
+                   "coordinate descent on CPU, FISTA on GPU; 'fista-newton': FISTA with Newton steps on its settled "
+                   "supports); use with its own --out")
     r.add_argument("--data", type=_data, action="append", default=None, metavar="NAME=PATH",
                    help="exp5-s1, exp5-s2: a LIBSVM file, named NAME in the report (exp5-s1 builds its semi-synthetic "
                    "design from the features: rcv1, real-sim, w8a, news20 get the paper's numbers; exp5-s2 uses the "
