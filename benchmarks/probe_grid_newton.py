@@ -22,7 +22,6 @@ runs in about 0.1 s, so the first fit is its compile).
 import argparse
 import subprocess
 import sys
-
 import time
 
 import jax

@@ -45,16 +45,11 @@ def fista_step(F: SmoothLoss, w, gamma, carry):
     return y_new, z_new, jnp.where(restart, 1.0, t_new).astype(t.dtype)
 
 
-def fista(F: SmoothLoss, w, y0, gamma, tol, max_iter: int = 20_000, check_every: int = 10, certify=None,
-          newton_every: int = 0, newton_size: int = 512) -> Solution:
-    """``certify(y) -> (residual, grad)``: the stopping test (default: ``F``'s FB residual at ``y``);
-    ``newton_every``, ``newton_size``: the Newton step on the support (module docstring; 0: never)."""
-    if certify is not None and newton_every:
-        raise ValueError("fista: a Newton step is certified by F's own residual; do not pass certify with it")
-    certify = certify or (lambda y: residual_and_grad(F, w, y, gamma))
-    sizes = tuple(sorted({min(k, w.shape[0]) for k in (cholesky_max(), newton_size)}))  # Newton's buckets
-
-    step = lambda _, carry: fista_step(F, w, gamma, carry)  # noqa: E731
+def newton_attempt(F: SmoothLoss, w, gamma, tol, every: int, size: int):
+    """``(carry, res, g, signs, since) -> the same``: count the checks over which the signs of ``y`` have not
+    changed, and every ``every`` of them try the Newton step on the support (the module docstring), kept where it
+    lowers the residual ``res``; buckets ``cholesky_max()`` and ``size`` (capped at ``p``)."""
+    sizes = tuple(sorted({min(k, w.shape[0]) for k in (cholesky_max(), size)}))
 
     def newton(size):  # (F, w, gamma, y, grad F(y)) -> (y_N, its residual, grad F(y_N)) on a bucket of size
         def branch(operands):  # every traced value an operand: batch_switch's custom_vmap refuses closed-over ones
@@ -68,11 +63,11 @@ def fista(F: SmoothLoss, w, y0, gamma, tol, max_iter: int = 20_000, check_every:
 
     branches = [newton(k) for k in sizes]
 
-    def try_newton(carry, res, g, signs, since):
+    def attempt(carry, res, g, signs, since):
         s = jnp.sign(carry[0])
         since = jnp.where(jnp.all(s == signs), since + 1, 0)
         count = jnp.sum(s != 0)
-        due = (since > 0) & (since % newton_every == 0) & (res > tol) & (count <= sizes[-1])
+        due = (since > 0) & (since % every == 0) & (res > tol) & (count <= sizes[-1])
         bucket = jnp.where(due, 1 + jnp.sum(count > jnp.asarray(sizes[:-1], jnp.int32)), 0)  # 0: no step
         ops = (F, w, gamma, carry[0], g)
         y_new, res_new, g_new = batch_switch(bucket, [zeros_of(branches[0]), *branches], ops)  # vmap: the largest
@@ -80,19 +75,36 @@ def fista(F: SmoothLoss, w, y0, gamma, tol, max_iter: int = 20_000, check_every:
         carry = jax.tree.map(lambda a, b: jnp.where(keep, a, b), (y_new, y_new, jnp.ones_like(carry[2])), carry)
         return carry, jnp.where(keep, res_new, res), jnp.where(keep, g_new, g), s, since
 
+    return attempt
+
+
+def fista(F: SmoothLoss, w, y0, gamma, tol, max_iter: int = 20_000, check_every: int = 10, certify=None,
+          newton_every: int = 0, newton_size: int = 512) -> Solution:
+    """``certify(y) -> (residual, grad)``: the stopping test (default: ``F``'s FB residual at ``y``);
+    ``newton_every``, ``newton_size``: the Newton step on the support (module docstring; 0: never)."""
+    if certify is not None and newton_every:
+        raise ValueError("fista: a Newton step is certified by F's own residual; do not pass certify with it")
+    certify = certify or (lambda y: residual_and_grad(F, w, y, gamma))
+    step = lambda _, carry: fista_step(F, w, gamma, carry)  # noqa: E731
+    if newton_every:  # its state (the last signs, the checks since they changed) rides in the loop only then
+        attempt = newton_attempt(F, w, gamma, tol, newton_every, newton_size)
+        newton_state = (jnp.sign(y0), jnp.zeros((), jnp.int32))
+    else:
+        newton_state = ()
+
     def cond(state):
         _, k, res, *_ = state
         return (res > tol) & (k < max_iter)
 
     def body(state):
-        carry, k, _, _, signs, since = state
+        carry, k, _, _, *newton_state = state
         carry = jax.lax.fori_loop(0, check_every, step, carry)
         res, g = certify(carry[0])
         if newton_every:
-            carry, res, g, signs, since = try_newton(carry, res, g, signs, since)
-        return carry, k + check_every, res, g, signs, since
+            carry, res, g, *newton_state = attempt(carry, res, g, *newton_state)
+        return carry, k + check_every, res, g, *newton_state
 
     one = jnp.ones((), y0.dtype)
-    init = ((y0, y0, one), jnp.zeros((), jnp.int32), *certify(y0), jnp.sign(y0), jnp.zeros((), jnp.int32))
-    (y, _, _), k, res, g, _, _ = jax.lax.while_loop(cond, body, init)
+    init = ((y0, y0, one), jnp.zeros((), jnp.int32), *certify(y0), *newton_state)
+    (y, _, _), k, res, g, *_ = jax.lax.while_loop(cond, body, init)
     return Solution(y, res, k, res <= tol, g)
