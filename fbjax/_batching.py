@@ -9,6 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec
 
+from fbjax import _errors
+
 
 def batch_switch(index, branches, operands):
     """``lax.switch(index, branches, operands)`` that, under ``jax.vmap``, runs one branch for the batch.
@@ -28,6 +30,14 @@ def batch_switch(index, branches, operands):
 
     leaves, tree = jax.tree.flatten(operands)  # flat, so that pytrees such as BCOO batch leaf by leaf
     flat = [lambda xs, f=f: f(jax.tree.unflatten(tree, xs)) for f in branches]
+    if _errors.as_values():  # checkify does not enter a custom_vmap: the branches' checks come out as values
+        flat, msgs = _errors.carried(flat, leaves)
+        out, failed = _switch(index, flat, leaves)
+        return _errors.Deferred(failed, msgs).raise_any(out)
+    return _switch(index, flat, leaves)
+
+
+def _switch(index, flat, leaves):
 
     @jax.custom_batching.custom_vmap
     def switch(index, leaves):
@@ -42,7 +52,7 @@ def batch_switch(index, branches, operands):
         index = jnp.max(index) if in_batched[0] else index
         axes = [0 if b else None for b in in_batched[1]]
         batched = [lambda xs, f=f: jax.vmap(f, in_axes=(axes,), axis_size=axis_size)(xs) for f in flat]
-        out = batch_switch(index, batched, leaves)
+        out = _switch(index, batched, leaves)
         return out, jax.tree.map(lambda _: True, out)
 
     return switch(index, leaves)

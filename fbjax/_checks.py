@@ -2,7 +2,7 @@
 
 Static facts (shapes, dtypes) raise ``ValueError`` at trace time; data-dependent facts
 (non-finite values, a non-positive ``psi'``, a non-converged solve) go through
-:func:`equinox.error_if`, which raises eagerly and inside ``jax.jit`` / ``jax.vmap`` alike,
+:func:`fbjax._errors.error_if`, which raises eagerly and inside ``jax.jit`` / ``jax.vmap`` alike,
 so that fbjax never hands back a silent NaN.
 """
 
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numbers
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax.experimental import sparse
+
+from fbjax._errors import error_if
 
 
 def is_sparse(A) -> bool:
@@ -34,7 +35,7 @@ def check_shape(name: str, a, shape: tuple) -> None:
 def finite(name: str, a):
     """Return ``a`` unchanged, raising (eagerly or under jit) if it holds NaN or inf."""
     data = a.data if is_sparse(a) else a
-    return eqx.error_if(a, ~jnp.all(jnp.isfinite(data)), f"{name} contains NaN or inf")
+    return error_if(a, ~jnp.all(jnp.isfinite(data)), f"{name} contains NaN or inf")
 
 
 def as_float_array(name: str, a, dtype=None):

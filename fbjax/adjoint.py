@@ -43,11 +43,11 @@ are linearly dependent) is an error: the selection larger than ``F.hess_rank_bou
 
 from __future__ import annotations
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import lineax as lx
 
+from fbjax import _errors
 from fbjax._batching import batch_switch, batch_when
 from fbjax.coderivative import Policy
 from fbjax.fb import A_
@@ -252,7 +252,7 @@ def _exact_where_cg_stalled(policy, F, y, z, codes, gamma, sigma, q):
     def rerun(ops):
         F, y, z, codes, gamma, failed = ops
         candidates = codes != A_
-        candidates = eqx.error_if(candidates, failed & (jnp.sum(candidates) > size), CG_FAILED)
+        candidates = _errors.error_if(candidates, failed & (jnp.sum(candidates) > size), CG_FAILED)
         return policy(codes, z, dense_solver(F, y, z, candidates, gamma, size, cholesky=True))
 
     exact = batch_when(failed, rerun, (F, y, z, codes, gamma, failed))
@@ -289,10 +289,10 @@ def reduced_adjoint(
     A policy may still have chosen ``S`` by the signs of a rounding-level ``q`` in an earlier round, where
     Cholesky gave a finite answer on a singular block; the element it returns is still Cor. 13's for that
     ``S``."""
-    z = eqx.error_if(z, ~jnp.all(jnp.isfinite(z)), Z_NOT_FINITE)
+    z = _errors.error_if(z, ~jnp.all(jnp.isfinite(z)), Z_NOT_FINITE)
     sigma, q = _reduced_adjoint(policy, F, y, z, codes, gamma, method, buckets, max_support)
     singular = (jnp.sum(sigma != 0) > F.hess_rank_bound()) | ~jnp.all(jnp.isfinite(q))
-    return sigma, eqx.error_if(q, singular, SINGULAR)
+    return sigma, _errors.error_if(q, singular, SINGULAR)
 
 
 def _reduced_adjoint(policy, F, y, z, codes, gamma, method, buckets, max_support):

@@ -158,6 +158,40 @@ def _int_at_least(minimum: int, what: str):
     return parse
 
 
+def default_compile_cache() -> str:
+    """``$FBJAX_COMPILE_CACHE``, else ``$XDG_CACHE_HOME/fbjax/jax`` (``~/.cache/fbjax/jax``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.environ.get("FBJAX_COMPILE_CACHE") or os.path.join(base, "fbjax", "jax")
+
+
+def jax_cache_dir():
+    """The folder of JAX's persistent compilation cache if it has one (``JAX_COMPILATION_CACHE_DIR``), else None."""
+    import jax
+
+    return jax.config.jax_compilation_cache_dir
+
+
+def _set_compile_cache(folder):
+    """``--compile-cache``: JAX's persistent compilation cache in ``folder`` (``"none"``: off), unless JAX already
+    has one (``JAX_COMPILATION_CACHE_DIR``). fbjax's whole programs hold no host callback (:mod:`fbjax._errors`),
+    so a second run loads them instead of compiling them."""
+    import jax
+
+    if folder == "none" or jax_cache_dir():
+        return
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        print(f"fbjax: --compile-cache {folder}: cannot create it ({e.strerror or e}); compiling without a cache",
+              file=sys.stderr)  # fmt: skip
+        return
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", COMPILE_CACHE_MIN_SECONDS)
+
+
+COMPILE_CACHE_MIN_SECONDS = 0.2  # programs that compile faster than this are not written to the cache
+
+
 def _set_device(device):
     """``--device``: JAX's platform, set through ``jax.config`` before any backend starts. (``JAX_PLATFORMS``
     set here would come too late: importing ``fbjax`` imported JAX, which read it then.)"""
@@ -224,6 +258,11 @@ def main(argv=None) -> int:
                    help="timed calls per measurement, after one warm-up")
     b.add_argument("--out", default="fbjax-bench", help="output folder (bench.json, bench.md)")
     b.add_argument("--device", choices=["cpu", "gpu"], default=None)
+    for p in (d, r, b):
+        p.add_argument("--compile-cache", default=default_compile_cache(), metavar="DIR|none",
+                       help="keep compiled programs in DIR for later runs (JAX's persistent compilation cache; "
+                       "default: $FBJAX_COMPILE_CACHE or ~/.cache/fbjax/jax; 'none': off; ignored where "
+                       "JAX_COMPILATION_CACHE_DIR is set)")
     args = parser.parse_args(argv)
     sweep_flags = args.command == "reproduce" and (
         args.band or args.start is not None or args.box_lower is not None or args.solver)
@@ -238,6 +277,7 @@ def main(argv=None) -> int:
     except OSError as e:
         parser.error(f"--out {args.out}: cannot create or write that folder ({e.strerror or e})")
     _set_device(args.device)
+    _set_compile_cache(args.compile_cache)
     if args.command == "bench":
         bench(args.p, args.repeats, args.out)
     elif args.command == "demo":

@@ -39,7 +39,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
-from fbjax import _checks
+from fbjax import _checks, _errors
 from fbjax.baselines.grid import best_scalar_penalty
 from fbjax.data.synthetic import MODELS, held_out_loss
 from fbjax.implicit import argmin
@@ -295,7 +295,7 @@ GRID_LOW = 1e-3  # the scalar grid's smallest penalty, GRID_LOW alpha_max (the p
 ALPHA_MAX_FLOOR = 1e-15  # scikit-learn's alpha grid floor (np.finfo(float).resolution): log(alpha_max) stays finite
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
+@functools.partial(_errors.checked_jit, static_argnums=(0, 1))
 def _learn(prm: _Static, model, F, X_val, y_val, num: dict):
     p = F.n_features
     grad0 = F.grad(jnp.zeros(p, F.lipschitz.dtype))  # grad F(0): the ridge adds nothing

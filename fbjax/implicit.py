@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fbjax import _errors
 from fbjax import weights as _w
 from fbjax.adjoint import reduced_adjoint
 from fbjax.coderivative import resolve_policy
@@ -87,7 +88,7 @@ def _run(cfg: _Config, F_static, F_dyn, x, y0, steps):
     F = eqx.combine(F_dyn, F_static)
     kwargs = {} if cfg.max_iter is None else {"max_iter": cfg.max_iter}
     sol = pick_solver(F, cfg.solver)(F, _w.weights(cfg.psi, x), y0, steps[0], cfg.tol, **kwargs)
-    y = eqx.error_if(sol.y, ~sol.converged, _NOT_CONVERGED) if cfg.throw else sol.y
+    y = _errors.error_if(sol.y, ~sol.converged, _NOT_CONVERGED) if cfg.throw else sol.y
     return y, sol.grad
 
 
@@ -207,6 +208,6 @@ def argmin(
     else:
         gamma_p = jnp.asarray(partition_gamma, gamma.dtype)
         bad = ~((gamma_p > 0) & jnp.isfinite(gamma_p))
-        gamma_p = eqx.error_if(gamma_p, bad, "fbjax.argmin: partition_gamma must be finite and > 0")
+        gamma_p = _errors.error_if(gamma_p, bad, "fbjax.argmin: partition_gamma must be finite and > 0")
     steps = (jax.lax.stop_gradient(gamma), jax.lax.stop_gradient(gamma_p))
     return _argmin_jit(cfg, F, x, y0, steps)

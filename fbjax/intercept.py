@@ -33,6 +33,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from fbjax import _errors
 from fbjax.losses import LinearModelLoss, SmoothLoss, _columns_t, _rmatvec, spectral_norm_sq
 
 MAX_STEPS = 100  # safeguarded Newton steps (5-6 measured); bisection alone reaches rounding within ~60
@@ -89,13 +90,13 @@ def linear_part(F):
     return F.base if isinstance(F, WithIntercept) else F if isinstance(F, LinearModelLoss) else None
 
 
-@eqx.filter_jit  # (not jax.jit: equinox re-raises error_if's errors from it as they read eagerly)
+@functools.partial(_errors.checked_jit, jit=eqx.filter_jit)  # (not jax.jit: BCOO designs; the class is static)
 def _checked_profile(link, A, b, l2, lipschitz):
     """``(b, Lambda_G)``: ``b`` checked to admit a finite intercept (raising eagerly or under ``jit``), and
     ``Lambda_G = c ||P A||^2 / n + l2`` unless given; one compiled program per shape, as ``_checked_data``."""
     lo, hi = link.intercept_bracket(jnp.zeros_like(b), b)
     bad = ~((jnp.sum(link.dloss(lo, b)) <= 0) & (jnp.sum(link.dloss(hi, b)) >= 0))
-    b = eqx.error_if(b, bad, "WithIntercept: no finite intercept minimises the loss (logistic: both labels must "
+    b = _errors.error_if(b, bad, "WithIntercept: no finite intercept minimises the loss (logistic: both labels must "
                              "occur in b)")  # fmt: skip
     if lipschitz is None:
         lipschitz = link.curvature * spectral_norm_sq(jax.lax.stop_gradient(A), center=True) / A.shape[0] + l2

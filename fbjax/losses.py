@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import sparse
 
-from fbjax import _checks
+from fbjax import _checks, _errors
 from fbjax._batching import batch_when
 
 PAGE, PAGES = 128, 8  # gathered Hessian-block operator: pages of >= PAGE columns, at most PAGES of them
@@ -115,13 +115,13 @@ def spectral_norm_sq(A, iters: int = 100, margin: float = 1.05, center: bool = F
     return margin * jnp.sum(apply(v) ** 2)
 
 
-@eqx.filter_jit  # (not jax.jit: equinox re-raises error_if's errors from it as they read eagerly)
+@functools.partial(_errors.checked_jit, jit=eqx.filter_jit)  # (not jax.jit: BCOO designs; the class is static)
 def _checked_data(link, A, b, l2, lipschitz):
     """``(A, b, l2, Lambda_F, ||A_j||^2)`` for a :class:`LinearModelLoss` ``link``, checked (finite data, targets
     the link accepts, ``l2 >= 0``; raising eagerly or under ``jit``): one compiled program per shape and link.
     Done eagerly, each check and reduction compiled a program of its own at a new shape, a dozen or so."""
     A, b = _checks.finite("A", A), link._check_targets(_checks.finite("b", b))
-    l2 = eqx.error_if(l2, ~(l2 >= 0), "l2 must be >= 0 (it is the ridge that makes F strongly convex)")
+    l2 = _errors.error_if(l2, ~(l2 >= 0), "l2 must be >= 0 (it is the ridge that makes F strongly convex)")
     if lipschitz is None:
         lipschitz = link.curvature * spectral_norm_sq(jax.lax.stop_gradient(A)) / A.shape[0] + l2
     lipschitz = jax.lax.stop_gradient(jnp.asarray(lipschitz, A.dtype))
@@ -297,7 +297,7 @@ class Logistic(LinearModelLoss):
 
     @staticmethod
     def _check_targets(b):
-        return eqx.error_if(b, ~jnp.all((b == 1) | (b == -1)), "Logistic labels b must be in {-1, +1}")
+        return _errors.error_if(b, ~jnp.all((b == 1) | (b == -1)), "Logistic labels b must be in {-1, +1}")
 
     @staticmethod
     def loss(t, b):

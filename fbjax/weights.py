@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
+
+from fbjax import _errors
 
 
 class Weight(NamedTuple):
@@ -44,10 +45,10 @@ def resolve(psi) -> Weight:
 def weights(psi: Weight, x: jax.Array) -> jax.Array:
     """``Psi(x)``, raising if any weight is negative or non-finite."""
     w = psi.psi(x)
-    return eqx.error_if(w, ~jnp.all(jnp.isfinite(w) & (w >= 0)), f"psi={psi.name} gave a negative or non-finite weight psi(x)")
+    return _errors.error_if(w, ~jnp.all(jnp.isfinite(w) & (w >= 0)), f"psi={psi.name} gave a negative or non-finite weight psi(x)")
 
 
 def derivative(psi: Weight, x: jax.Array) -> jax.Array:
     """``psi'(x)``, the diagonal of ``J Psi(x)``; raises unless ``psi'(x) > 0`` (Assumption 3)."""
     d = psi.dpsi(x)
-    return eqx.error_if(d, ~jnp.all(d > 0), f"psi={psi.name} must satisfy psi'(x) > 0 (Assumption 3)")
+    return _errors.error_if(d, ~jnp.all(d > 0), f"psi={psi.name} must satisfy psi'(x) > 0 (Assumption 3)")

@@ -26,6 +26,9 @@ def _xla_accepts(flags: str) -> bool:
 # XLA's defaults run with XLA_FLAGS="--xla_backend_optimization_level=2 --xla_cpu_use_fusion_emitters=true".
 # Each flag is tried in a child process first (:func:`_xla_accepts`), and one XLA rejects is left out.
 _FAST_COMPILE = {"xla_backend_optimization_level": "0", "xla_cpu_use_fusion_emitters": "false"}
+# The CLI's compile cache (~/.cache/fbjax/jax by default) stays off in the suite: tests must not write to the
+# user's cache, nor read programs an earlier run left there; tests/test_cli.py checks the flag itself.
+os.environ.setdefault("FBJAX_COMPILE_CACHE", "none")
 if "FBJAX_TESTS_XLA_FLAGS" not in os.environ:  # probed once, by the first process (xdist's workers inherit)
     _base = os.environ.get("XLA_FLAGS", "")
     _wanted = [f"--{flag}={value}" for flag, value in _FAST_COMPILE.items() if flag not in _base]

@@ -83,3 +83,23 @@ def test_device_flag_picks_the_backend(tmp_path, device):
         assert json.loads((tmp_path / "bench.json").read_text())["rows"][0]["backend"] == device
     else:
         assert out.returncode != 0 and f"fbjax: --device {device}: JAX could not start that backend" in out.stderr
+
+
+def test_compile_cache_flag(tmp_path, monkeypatch):
+    """``--compile-cache``: default ``$FBJAX_COMPILE_CACHE``, else ``$XDG_CACHE_HOME/fbjax/jax``; it turns on
+    JAX's persistent cache there, unless it is ``none`` or JAX already has a cache folder."""
+    monkeypatch.delenv("FBJAX_COMPILE_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cli.default_compile_cache() == str(tmp_path / "xdg" / "fbjax" / "jax")
+    monkeypatch.setenv("FBJAX_COMPILE_CACHE", "none")
+    assert cli.default_compile_cache() == "none"
+    calls = []
+    monkeypatch.setattr(jax.config, "update", lambda name, value: calls.append((name, value)))
+    cli._set_compile_cache("none")
+    assert calls == []
+    cli._set_compile_cache(str(tmp_path / "cc"))
+    assert ("jax_compilation_cache_dir", str(tmp_path / "cc")) in calls and (tmp_path / "cc").is_dir()
+    calls.clear()
+    monkeypatch.setattr(cli, "jax_cache_dir", lambda: "/elsewhere")
+    cli._set_compile_cache(str(tmp_path / "cc"))
+    assert calls == []  # JAX_COMPILATION_CACHE_DIR wins

@@ -1,5 +1,9 @@
 """Bad input gets an error naming the problem; nothing returns a silent NaN."""
 
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -176,3 +180,100 @@ def test_hess_rank_bound():
     assert int(fbjax.LeastSquares(A, jnp.ones(3), l2=1e-12).hess_rank_bound()) == 5
     assert int(fbjax.Logistic(A.T, jnp.ones(5), l2=0.0).hess_rank_bound()) == 3  # n > p: full rank possible
     assert fbjax.losses.SmoothLoss.hess_rank_bound(fbjax.LeastSquares(A, jnp.ones(3), l2=0.0)) == 5
+
+
+# --- checks as values: fbjax's whole programs raise without host callbacks (fbjax._errors) ----------------------
+
+
+def _small_lasso(n=20, p=12, seed=0):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, p))
+    return fbjax.LeastSquares(A, A[:, :3] @ np.ones(3) + 0.1 * rng.standard_normal(n)), rng.standard_normal(p)
+
+
+def test_checked_program_raises_forward_and_backward_checks_without_a_callback():
+    """Inside a ``checked_jit`` program the checks are values: the compiled program holds no host callback (so
+    JAX's persistent cache can keep it), and a failed check raises ``JaxRuntimeError`` with fbjax's message
+    after the call: the non-converged solve from ``argmin``'s custom_vjp forward pass, the singular adjoint
+    from its backward pass."""
+    from fbjax._errors import checked_jit
+
+    F, _ = _small_lasso()
+    x = jnp.full(F.n_features, np.log(0.05))
+    grad = checked_jit(jax.grad(lambda x, F, it: jnp.sum(fbjax.argmin(F, x, max_iter=it) ** 2)), static_argnums=2)
+    assert "callback" not in grad.program.lower(x, F, 2).as_text()
+    g = grad(x, F, 10_000)
+    assert np.allclose(g, jax.grad(lambda x: jnp.sum(fbjax.argmin(F, x) ** 2))(x), rtol=1e-10, atol=1e-12)
+    with pytest.raises(jax.errors.JaxRuntimeError, match="did not reach .*within max_iter"):
+        grad(x, F, 2)
+
+    rng = np.random.default_rng(0)  # l2 = 0, p > n: the selected block is singular (the test above)
+    G = fbjax.LeastSquares(rng.standard_normal((20, 100)), rng.standard_normal(20), l2=0.0)
+    A_val, b_val = rng.standard_normal((30, 100)), rng.standard_normal(30)
+    phi = checked_jit(jax.grad(lambda x: jnp.mean((A_val @ fbjax.argmin(G, x) - b_val) ** 2)))
+    assert "callback" not in phi.program.lower(jnp.zeros(100)).as_text()
+    with pytest.raises(jax.errors.JaxRuntimeError, match="is singular: F is not strongly convex"):
+        phi(jnp.full(100, np.log(0.03)))
+
+
+def test_checks_in_a_batch_switch_branch_raise_from_a_checked_program():
+    """``batch_switch`` is a custom_vmap, inside which (under an inner jit, as in ``argmin``'s backward pass)
+    checkify leaves a check that cannot compile: its branches' checks leave it as values (``carried``), per
+    member under ``jax.vmap`` too."""
+    from fbjax._batching import batch_switch
+    from fbjax._errors import checked_jit, error_if
+
+    branches = [lambda v: v + 1.0, lambda v: error_if(2.0 * v, v < 0, "a negative operand in branch 1")]
+    switch = jax.jit(lambda i, v: batch_switch(i, branches, v))
+    one, many = checked_jit(switch), checked_jit(jax.vmap(switch))
+    assert "callback" not in many.program.lower(jnp.zeros(3, int), jnp.zeros(3)).as_text()
+    assert float(one(0, -1.0)) == 0.0 and float(one(1, 1.0)) == 2.0
+    with pytest.raises(jax.errors.JaxRuntimeError, match="a negative operand in branch 1"):
+        one(1, -1.0)
+    # under vmap the batch runs the largest index's branch (branch 1 must serve index 0's members: v + 1 = 2 v)
+    assert np.allclose(many(jnp.array([0, 1, 1]), jnp.array([1.0, 1.0, 2.0])), [2.0, 2.0, 4.0])
+    with pytest.raises(jax.errors.JaxRuntimeError, match="a negative operand in branch 1"):
+        many(jnp.array([0, 1, 1]), jnp.array([1.0, 1.0, -2.0]))
+
+
+def test_checked_tracing_does_not_leak_into_eager_calls():
+    """The checks-as-values mode is part of JAX's trace context: after a checked program traced ``argmin``'s
+    inner jitted functions, an eager call of the same shapes traces them afresh and raises through equinox
+    (a reused checked trace would hold an unfunctionalized check). Under another trace, ``checked_jit`` is
+    plain jit: a loss built inside the user's ``jax.jit`` raises on non-finite data there."""
+    from fbjax._errors import checked_jit
+
+    F, _ = _small_lasso(seed=1)
+    x = jnp.full(F.n_features, np.log(0.05))
+    checked_jit(lambda x: fbjax.argmin(F, x, max_iter=3, throw=False))(x)
+    with pytest.raises(RuntimeError, match="did not reach .*within max_iter"):
+        jax.block_until_ready(fbjax.argmin(F, x, max_iter=3))
+    with pytest.raises(RuntimeError, match="A contains NaN or inf"):
+        jax.block_until_ready(jax.jit(lambda A, b: fbjax.LeastSquares(A, b).lipschitz)(F.A.at[0, 0].set(np.nan), F.b))
+
+
+def test_estimator_program_is_written_to_the_persistent_compilation_cache(tmp_path):
+    """End to end, in a fresh process with JAX's persistent cache on: the estimator's fit program and its data
+    check are written to the cache (JAX skips any program with a host callback, as eqx.error_if's are)."""
+    script = (
+        "import jax, numpy as np; jax.config.update('jax_enable_x64', True); import fbjax; "
+        "r = np.random.default_rng(0); A = r.standard_normal((40, 30)); "
+        "fbjax.WeightedL1(max_iter=3, grid=5).fit(A, A[:, :3].sum(1) + 0.1 * r.standard_normal(40))"
+    )
+    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True)
+    names = {f.name.split("-")[0] for f in tmp_path.iterdir()}
+    assert {"jit_checked__learn", "jit_checked__checked_data"} <= names, sorted(names)
+
+
+def test_a_program_checkify_refuses_keeps_its_callbacks():
+    """checkify refuses a vmapped while loop (a seed sweep with ``--batch vmap``, the estimator's grid on a
+    GPU): such a ``checked_jit`` program runs as plain jit, and its checks still raise."""
+    from fbjax._errors import checked_jit
+
+    F, _ = _small_lasso(seed=2)
+    xs = jnp.full((3, F.n_features), np.log(0.05))
+    solve = checked_jit(jax.vmap(lambda x, it: fbjax.argmin(F, x, max_iter=it), in_axes=(0, None)), static_argnums=1)
+    assert np.allclose(solve(xs, 10_000), jax.vmap(lambda x: fbjax.argmin(F, x))(xs), atol=1e-12)
+    with pytest.raises(RuntimeError, match="did not reach .*within max_iter"):
+        jax.block_until_ready(solve(xs, 2))

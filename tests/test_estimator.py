@@ -154,11 +154,11 @@ def test_refits_with_other_numbers_reuse_the_compiled_program():
     d = calibrated_degenerate(1, 60, 70, 0.95)  # a shape no other test fits
     args = d.A_train, d.b_train, d.A_val, d.b_val
     fbjax.WeightedL1(max_iter=3, start=0.2, box_lower=-4.0).fit(*args)
-    programs = estimator._learn._cache_size()
+    programs = estimator._learn.program._cache_size()
     n = d.A_train.shape[0]
     for kw in (dict(radius=0.3), dict(l2=0.05), dict(start=0.1), dict(box_lower=-1.0), dict(random_state=3)):
         est = fbjax.WeightedL1(max_iter=3, **{"start": 0.2, "box_lower": -4.0, **kw}).fit(*args)
-        assert estimator._learn._cache_size() == programs, kw
+        assert estimator._learn.program._cache_size() == programs, kw
         assert est.result_.radii[0] == pytest.approx(kw.get("radius", 0.1), rel=1e-15)
         F = fbjax.LeastSquares(d.A_train, d.b_train, l2=kw.get("l2", 1.0 / n))
         assert fb_residual_of(est, F) <= 1e-10

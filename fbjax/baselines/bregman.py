@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 
+from fbjax import _errors
 from fbjax import weights as _w
 from fbjax.baselines.unrolled import _scan
 from fbjax.losses import LeastSquares
@@ -125,7 +126,7 @@ def _iterate(primal, A_op, prox, step, v0, w0, num_iter, checkpoint_every, who, 
 
     v, w = _scan(body, (v0, w0), num_iter, checkpoint_every)
     w = primal(prox(v), w)
-    return eqx.error_if(w, ~jnp.all(jnp.isfinite(w)), f"fbjax.baselines.{who}: non-finite iterate ({hint})")
+    return _errors.error_if(w, ~jnp.all(jnp.isfinite(w)), f"fbjax.baselines.{who}: non-finite iterate ({hint})")
 
 
 @eqx.filter_jit  # compiled once per shape and settings: an eager call (a finite-difference loop) reuses it
@@ -208,7 +209,7 @@ def task_fb(
     elif loss == "logistic":
         if not l2 > 0:
             raise ValueError(f"loss='logistic' needs l2 > 0 (it makes f strongly convex), got {l2}")
-        y = eqx.error_if(y, ~jnp.all(jnp.abs(y) == 1), "task_fb: logistic labels y must be in {-1, +1}")
+        y = _errors.error_if(y, ~jnp.all(jnp.abs(y) == 1), "task_fb: logistic labels y must be in {-1, +1}")
         conj = lambda steps: jax.vmap(lambda X_t, y_t, s_t, w_t: _logistic_conjugate(X_t, y_t, l2, steps)(s_t, w_t))  # noqa: E731
         grad_conj, mu_f = (lambda S, W: conj(newton_steps)(X, y, S, W)), l2
         W0 = conj(20)(X, y, W0, W0)  # grad f*(0) = argmin f, from 0

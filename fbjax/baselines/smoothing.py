@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import lineax as lx
 
-from fbjax import _checks
+from fbjax import _checks, _errors
 from fbjax import weights as _w
 from fbjax.solvers import validate
 
@@ -111,7 +111,7 @@ def smoothed_argmin(
         raise ValueError(f"mu must be a positive number, got {mu!r}")
     x, y0 = validate(F, x, y0)
     mu = jnp.asarray(mu, x.dtype)
-    mu = eqx.error_if(mu, ~(mu > 0), "mu must be > 0")
+    mu = _errors.error_if(mu, ~(mu > 0), "mu must be > 0")
     tol = _checks.default_tol(x.dtype) if tol is None else float(tol)
     cg_rtol = (1e-10 if jnp.finfo(x.dtype).bits >= 64 else 1e-5) if cg_rtol is None else float(cg_rtol)
     psi = _w.resolve(psi)
@@ -124,7 +124,7 @@ def smoothed_argmin(
 
     def solve(g, y_init):
         y, ok = _accelerated_gradient(g, y_init, jax.lax.stop_gradient(step), tol, max_iter)
-        return eqx.error_if(y, ~ok, _NOT_CONVERGED)
+        return _errors.error_if(y, ~ok, _NOT_CONVERGED)
 
     def tangent_solve(matvec, b):
         op = lx.FunctionLinearOperator(matvec, jax.eval_shape(lambda: b), tags=lx.positive_semidefinite_tag)

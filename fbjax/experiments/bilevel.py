@@ -30,6 +30,7 @@ import scipy.sparse
 from jax.experimental import sparse as jsparse
 
 import fbjax
+from fbjax._errors import checked_jit
 from fbjax.baselines import best_scalar_penalty, sparse_ho_gd
 from fbjax.data.synthetic import MODELS, held_out_loss
 from fbjax.estimator import _from_bcoo
@@ -312,10 +313,10 @@ def run_batch(method: str, settings: Settings, data: dict, how: str = "auto") ->
     if isinstance(data, list):  # sparse designs (stack): one program, the seeds one after another
         key = (method, settings, "per seed")
         if key not in _COMPILED:
-            _COMPILED[key] = jax.jit(lambda one: run_one(method, settings, one))
+            _COMPILED[key] = checked_jit(lambda one: run_one(method, settings, one))
         runs = [jax.device_get(_COMPILED[key](one)) for one in data]
         return {k: np.stack([r[k] for r in runs]) for k in runs[0]}
     key = (method, settings, how)
     if key not in _COMPILED:
-        _COMPILED[key] = jax.jit(lambda d: batch_map(lambda one: run_one(method, settings, one), d, how))
+        _COMPILED[key] = checked_jit(lambda d: batch_map(lambda one: run_one(method, settings, one), d, how))
     return jax.device_get(_COMPILED[key](data))

@@ -55,13 +55,14 @@ def _grad(policy):
         import jax.numpy as jnp
 
         import fbjax
+        from fbjax._errors import checked_jit
         from fbjax.experiments.bilevel import Settings, band_kwargs
 
         def phi(x, F, y0, A_val, b_val):  # the band behind the paper's Table 3 column
             y = fbjax.argmin(F, x, policy=policy, y0=y0, **band_kwargs(Settings(), F.A))
             return jnp.mean((A_val @ y - b_val) ** 2)
 
-        _GRADS[policy] = jax.jit(jax.grad(phi))
+        _GRADS[policy] = checked_jit(jax.grad(phi))
     return _GRADS[policy]
 
 

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from fbjax import _errors
 from fbjax._checks import is_count
 
 Oracle = Callable[..., Any]
@@ -112,7 +113,7 @@ NON_FINITE = "the oracle returned a non-finite value or subgradient"
 def checked(value, h, where: str):
     """Raise (also under jit) on a non-finite oracle output instead of iterating on NaN."""
     bad = ~(jnp.isfinite(value) & jnp.all(jnp.isfinite(h)))
-    value = eqx.error_if(value, bad, f"{where}: {NON_FINITE}")
+    value = _errors.error_if(value, bad, f"{where}: {NON_FINITE}")
     return value, h
 
 
@@ -148,7 +149,7 @@ def setup(fun, x0, max_iter, lower, upper, aux0, name):
     project = box(lower, upper)
     oracle = as_oracle(fun, aux0 is not None, name)
     inf = check_oracle(oracle, x0, aux0, name)
-    return oracle, project, eqx.error_if(project(x0), empty_box(lower, upper), f"{name}: {EMPTY_BOX}"), inf
+    return oracle, project, _errors.error_if(project(x0), empty_box(lower, upper), f"{name}: {EMPTY_BOX}"), inf
 
 
 EMPTY_BOX = "the box is empty or not a number: need lower <= upper everywhere"
@@ -172,7 +173,7 @@ def check_positive(**kwargs) -> list:
     out = []
     for name, v in kwargs.items():
         if isinstance(v, jax.Array) and v.ndim == 0 and jnp.issubdtype(v.dtype, jnp.floating):
-            v = eqx.error_if(v, ~((v > 0) & jnp.isfinite(v)), f"{name} must be a positive finite number")
+            v = _errors.error_if(v, ~((v > 0) & jnp.isfinite(v)), f"{name} must be a positive finite number")
         elif isinstance(v, bool) or not (isinstance(v, numbers.Real) and 0 < v < math.inf):
             raise ValueError(f"{name} must be a positive number, got {v!r}")
         out.append(v)

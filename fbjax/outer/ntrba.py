@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from fbjax import _errors
 from fbjax.outer._common import NON_FINITE, OuterResult, check_positive, setup, tree_where
 
 
@@ -87,7 +87,7 @@ def ntrba(
         trial = jnp.where(first, x, x + s)
         vt, ht, auxt = jax.lax.cond(first | tried, lambda _: oracle(trial, aux), lambda _: (v, h, aux), None)
         finite = jnp.isfinite(vt) & jnp.all(jnp.isfinite(ht))
-        vt = eqx.error_if(vt, first & ~finite, f"fbjax.ntrba (at x0): {NON_FINITE}")
+        vt = _errors.error_if(vt, first & ~finite, f"fbjax.ntrba (at x0): {NON_FINITE}")
         ratio = jnp.where(tried & finite, (v - vt) / jnp.where(tried, pred, 1.0), jnp.nan)
         accept, new_delta, hit_min = radius_update(tr, delta, jnp.where(finite, ratio, -jnp.inf), sn, tried & finite)
         accept = accept | first

@@ -17,7 +17,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from fbjax import _checks
+from fbjax import _checks, _errors
 from fbjax import weights as _w
 from fbjax.fb import residual_and_grad
 from fbjax.intercept import WithIntercept, linear_part
@@ -68,7 +68,7 @@ def default_gamma(F: SmoothLoss):
 def check_gamma(F: SmoothLoss, gamma):
     gamma = jnp.asarray(gamma, F.lipschitz.dtype)
     bad = ~((gamma > 0) & (gamma < 1 / F.lipschitz))
-    return eqx.error_if(gamma, bad, "step gamma must lie in (0, 1/Lambda_F) (Lemma 10); see F.lipschitz")
+    return _errors.error_if(gamma, bad, "step gamma must lie in (0, 1/Lambda_F) (Lemma 10); see F.lipschitz")
 
 
 CD_EPOCHS = 150  # the work CD may spend before FISTA takes over, in coordinate updates per feature

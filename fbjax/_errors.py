@@ -1,0 +1,149 @@
+"""Runtime checks that raise eagerly, under ``jax.jit`` and ``jax.vmap``, and that cacheable programs carry as values.
+
+:func:`error_if` is :func:`equinox.error_if` everywhere a user traces fbjax: the check raises through a host
+callback. JAX never writes a program with a host callback to its persistent compilation cache
+(``jax_compilation_cache_dir``), so fbjax's own whole programs (the estimator's fit, the experiments' runs) are
+built with :func:`checked_jit`: inside them every check is a ``checkify.check``, functionalized into an error
+value that the call raises after the program returns, as :class:`jax.errors.JaxRuntimeError` with the same
+message. Those programs hold no host callback, and a second process loads them from the cache instead of
+compiling them (``benchmarks/RESULTS.md``, "Compiled programs cached across processes").
+
+``checkify`` refuses a ``jax.vmap`` of a while loop (a program with one keeps its callbacks), and it leaves
+a check inside a ``custom_vmap`` (``fbjax._batching.batch_switch``) as it is, which then cannot compile: checks
+traced there are collected by :func:`deferred` and leave it as outputs (:class:`Deferred`), raised after it.
+The mode is part of JAX's trace context, so an inner jitted function traced inside a checked program is cached
+apart from its eager trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax.experimental import checkify
+
+try:  # not public API: without it (another JAX), checked_jit is jit and programs keep their callbacks
+    from jax._src import config as _jax_config
+
+    _AS_VALUES = _jax_config.bool_state(
+        "fbjax_checks_as_values", False, "fbjax (internal): trace fbjax's error_if as checkify.check",
+        include_in_jit_key=True, include_in_trace_context=True)  # fmt: skip
+except (ImportError, AttributeError, TypeError):  # pragma: no cover
+    _AS_VALUES = None
+_LOCAL = threading.local()  # .held: the open collectors of `deferred`, innermost last
+CHECK_FAILED = " (`check` failed)"  # what checkify appends to a message
+BATCHED_WHILE = "Checkify does not support batched while-loops"  # checkify's refusal of a vmapped while loop
+
+
+def as_values() -> bool:
+    """Whether checks are traced as values here (inside a :func:`checked_jit` program)."""
+    return _AS_VALUES is not None and bool(_AS_VALUES.value)
+
+
+def error_if(x, pred, msg: str):
+    """``x``, raising ``msg`` where ``pred`` holds (any element): :func:`equinox.error_if`, or inside a
+    :func:`checked_jit` program a ``checkify.check`` (an entry of the innermost :func:`deferred` collector)."""
+    if not as_values():
+        return eqx.error_if(x, pred, msg)
+    held = getattr(_LOCAL, "held", [])
+    if held:
+        held[-1].append((jnp.any(pred), msg))
+    else:
+        checkify.check(~jnp.any(pred), msg.replace("{", "{{").replace("}", "}}"))
+    return x
+
+
+class Deferred(eqx.Module):
+    """Checks held as values: ``failed[i]`` is whether check ``msgs[i]`` failed."""
+
+    failed: tuple
+    msgs: tuple = eqx.field(static=True)
+
+    def raise_any(self, x):
+        """``x``, raising the first failed check (under jit: :func:`error_if` for each)."""
+        for failed, msg in zip(self.failed, self.msgs):
+            x = error_if(x, failed, msg)
+        return x
+
+
+@contextlib.contextmanager
+def deferred():
+    """Collect the checks traced inside (while checks are values) as ``[(failed, msg), ...]``, traced at the
+    level of the ``with`` (no loop in between). Outside that mode nothing is collected (the checks raise where
+    they are)."""
+    stack = _LOCAL.__dict__.setdefault("held", [])
+    stack.append([])
+    try:
+        yield stack[-1]
+    finally:
+        stack.pop()
+
+
+def carried(branches, operands):
+    """``(branches', msgs)`` for control flow that ``checkify`` does not enter (a ``custom_vmap``): each branch
+    returns ``(out, failed)``, ``failed[i]`` whether its check ``msgs[i]`` failed (``msgs``: the union over the
+    branches, found by tracing each once more); raise them after it with ``Deferred(failed, msgs).raise_any``."""
+
+    def msgs_of(branch):
+        with deferred() as held:
+            jax.eval_shape(branch, operands)
+        return [m for _, m in held]
+
+    msgs = tuple(dict.fromkeys(m for branch in branches for m in msgs_of(branch)))
+
+    def lift(branch):
+        def run(ops):
+            with deferred() as held:
+                out = branch(ops)
+            failed = dict.fromkeys(msgs, jnp.bool_(False))
+            for pred, msg in held:
+                failed[msg] = failed[msg] | pred
+            return out, tuple(failed.values())
+
+        return run
+
+    return [lift(branch) for branch in branches], msgs
+
+
+def checked_jit(fun, *, jit=jax.jit, **jit_kw):
+    """``jit(fun, **jit_kw)`` whose checks are values: the program holds no host callback (JAX's persistent
+    cache can keep it), and a failed check raises :class:`jax.errors.JaxRuntimeError` after the call. Called
+    with traced arguments (inside another transformation) it is plain ``jit(fun)``, whose checks raise through
+    :func:`equinox.error_if`. A program that ``checkify`` refuses (it holds a ``jax.vmap`` of a while loop:
+    the seed sweeps' and the estimator's grid's default on a GPU) is plain ``jit(fun)`` from then on, with
+    callbacks. ``.program`` is the jitted program with checks as values, which returns ``(error, out)``."""
+    plain = jit(fun, **jit_kw)
+    if _AS_VALUES is None:  # pragma: no cover
+        return plain
+
+    def functional(*args, **kw):
+        with _AS_VALUES(True):
+            return checkify.checkify(lambda: fun(*args, **kw), errors=checkify.user_checks)()
+
+    functional.__name__ = f"checked_{getattr(fun, '__name__', 'program')}"  # the cache's file names show it
+    program = jit(functional, **jit_kw)
+
+    callbacks = []  # [True] once checkify has refused this program (a vmapped while loop)
+
+    @functools.wraps(fun)
+    def call(*args, **kw):
+        if callbacks or any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((args, kw))):
+            return plain(*args, **kw)
+        try:
+            err, out = program(*args, **kw)
+        except ValueError as e:  # raised while tracing, before anything ran
+            if BATCHED_WHILE not in str(e):
+                raise
+            callbacks.append(True)
+            return plain(*args, **kw)
+        msg = err.get()
+        if msg is not None:
+            raise jax.errors.JaxRuntimeError(msg.removesuffix(CHECK_FAILED))
+        return out
+
+    call.program = program  # the compiled program (its _cache_size(), lower(...))
+    return call
