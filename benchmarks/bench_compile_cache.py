@@ -12,6 +12,12 @@ compilation cache keeps them.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_compile_cache.py --first-fit 3
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_compile_cache.py --overhead 7
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_compile_cache.py --refused 2
+
+3. ``--refused R``: what a program that checkify refuses costs when it is tried anyway. The estimator's grid
+   vmapped as on a GPU (``grid_search``'s default method set to ``"vmap"``) on the calibrated design; the first
+   fit in a fresh process with ``_learn`` as committed (told beforehand only off the CPU, so here it traces,
+   is refused, and runs plain jit) against ``_learn`` as plain ``jax.jit``; ``R`` rounds.
 """
 
 import argparse
@@ -37,6 +43,34 @@ else:
     args, est = (X, np.where(t > 0, 1, 0)), fbjax.WeightedL1(loss="logistic")
 t0 = time.perf_counter(); est.fit(*args); print("FIT", time.perf_counter() - t0, est.validation_loss_)
 """
+
+
+REFUSED = """
+import time, jax
+jax.config.update("jax_enable_x64", True)
+import fbjax
+from fbjax import estimator
+from fbjax.baselines import grid
+from fbjax.data import calibrated_degenerate
+grid.grid_search.__defaults__ = ("vmap",)  # the GPU's grid, on the CPU
+if "{mode}" == "plain":
+    estimator._learn = jax.jit(estimator._learn.__wrapped__, static_argnums=(0, 1))
+d = calibrated_degenerate(0, 100, 150, 0.95)
+t0 = time.perf_counter(); est = fbjax.WeightedL1().fit(d.A_train, d.b_train, d.A_val, d.b_val)
+print("FIT", time.perf_counter() - t0, est.validation_loss_)
+"""
+
+
+def refused(rounds):
+    rows = []
+    for _ in range(rounds):
+        for mode in ("refused, then plain", "plain"):
+            script = REFUSED.format(mode="plain" if mode == "plain" else "checked")
+            run = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)
+            line = [ln for ln in run.stdout.splitlines() if ln.startswith("FIT")][0].split()
+            rows.append({"mode": mode, "seconds": float(line[1]), "validation_loss": float(line[2])})
+            print(rows[-1], flush=True)
+    return rows
 
 
 def one_run(case, cache):
@@ -127,6 +161,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--first-fit", type=int, default=0)
     ap.add_argument("--overhead", type=int, default=0)
+    ap.add_argument("--refused", type=int, default=0)
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     result = {}
@@ -134,6 +169,8 @@ if __name__ == "__main__":
         result["first_fit"] = first_fit(a.first_fit)
     if a.overhead:
         result["overhead"] = overhead(a.overhead)
+    if a.refused:
+        result["refused"] = refused(a.refused)
     if a.out:
         with open(a.out, "w") as f:
             json.dump(result, f, indent=1)

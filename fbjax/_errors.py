@@ -109,13 +109,15 @@ def carried(branches, operands):
     return [lift(branch) for branch in branches], msgs
 
 
-def checked_jit(fun, *, jit=jax.jit, **jit_kw):
+def checked_jit(fun, *, jit=jax.jit, values=None, **jit_kw):
     """``jit(fun, **jit_kw)`` whose checks are values: the program holds no host callback (JAX's persistent
     cache can keep it), and a failed check raises :class:`jax.errors.JaxRuntimeError` after the call. Called
     with traced arguments (inside another transformation) it is plain ``jit(fun)``, whose checks raise through
     :func:`equinox.error_if`. A program that ``checkify`` refuses (it holds a ``jax.vmap`` of a while loop:
     the seed sweeps' and the estimator's grid's default on a GPU) is plain ``jit(fun)`` from then on, with
-    callbacks. ``.program`` is the jitted program with checks as values, which returns ``(error, out)``."""
+    callbacks. ``values(*args, **kw)``, where given, says beforehand whether to try (False: plain ``jit(fun)``,
+    for a call known to vmap a while loop, which would cost a refused trace). ``.program`` is the jitted program
+    with checks as values, which returns ``(error, out)``."""
     plain = jit(fun, **jit_kw)
     if _AS_VALUES is None:  # pragma: no cover
         return plain
@@ -131,7 +133,8 @@ def checked_jit(fun, *, jit=jax.jit, **jit_kw):
 
     @functools.wraps(fun)
     def call(*args, **kw):
-        if callbacks or any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((args, kw))):
+        traced = any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((args, kw)))
+        if callbacks or traced or (values is not None and not values(*args, **kw)):
             return plain(*args, **kw)
         try:
             err, out = program(*args, **kw)

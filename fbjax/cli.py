@@ -17,8 +17,9 @@ synthetic group-lasso structure learning (ARI, comparison with oracle-group lass
 ``fbjax bench``: forward (lower-level solve) and backward (hypergradient) time of ``fbjax.argmin`` on
 this machine, on random weighted-lasso problems of the given sizes (a Markdown table and JSON).
 
-``demo`` and ``reproduce`` keep their compiled programs in JAX's persistent compilation cache, ``~/.cache/fbjax/jax`` by default
-(``--compile-cache DIR|none``, ``$FBJAX_COMPILE_CACHE``), so a later run loads them instead of compiling them.
+``demo`` and ``reproduce`` keep their compiled programs in JAX's persistent compilation cache,
+``~/.cache/fbjax/jax`` by default (``--compile-cache DIR|none``, ``$FBJAX_COMPILE_CACHE``), so a later run loads
+them instead of compiling them.
 """
 
 from __future__ import annotations

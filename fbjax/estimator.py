@@ -295,7 +295,13 @@ GRID_LOW = 1e-3  # the scalar grid's smallest penalty, GRID_LOW alpha_max (the p
 ALPHA_MAX_FLOOR = 1e-15  # scikit-learn's alpha grid floor (np.finfo(float).resolution): log(alpha_max) stays finite
 
 
-@functools.partial(_errors.checked_jit, static_argnums=(0, 1))
+def _values(prm: _Static, *_) -> bool:
+    """Whether ``_learn`` carries its checks as values: not where it vmaps the grid's solves (off the CPU), which
+    checkify refuses (:func:`fbjax._errors.checked_jit`)."""
+    return not (prm.grid_start and jax.default_backend() != "cpu")
+
+
+@functools.partial(_errors.checked_jit, static_argnums=(0, 1), values=_values)
 def _learn(prm: _Static, model, F, X_val, y_val, num: dict):
     p = F.n_features
     grad0 = F.grad(jnp.zeros(p, F.lipschitz.dtype))  # grad F(0): the ridge adds nothing

@@ -45,7 +45,8 @@ def resolve(psi) -> Weight:
 def weights(psi: Weight, x: jax.Array) -> jax.Array:
     """``Psi(x)``, raising if any weight is negative or non-finite."""
     w = psi.psi(x)
-    return _errors.error_if(w, ~jnp.all(jnp.isfinite(w) & (w >= 0)), f"psi={psi.name} gave a negative or non-finite weight psi(x)")
+    bad = ~jnp.all(jnp.isfinite(w) & (w >= 0))
+    return _errors.error_if(w, bad, f"psi={psi.name} gave a negative or non-finite weight psi(x)")
 
 
 def derivative(psi: Weight, x: jax.Array) -> jax.Array:

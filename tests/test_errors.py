@@ -268,7 +268,8 @@ def test_estimator_program_is_written_to_the_persistent_compilation_cache(tmp_pa
 
 def test_a_program_checkify_refuses_keeps_its_callbacks():
     """checkify refuses a vmapped while loop (a seed sweep with ``--batch vmap``, the estimator's grid on a
-    GPU): such a ``checked_jit`` program runs as plain jit, and its checks still raise."""
+    GPU): such a ``checked_jit`` program runs as plain jit, and its checks still raise. ``values=`` says so
+    beforehand, without the refused trace."""
     from fbjax._errors import checked_jit
 
     F, _ = _small_lasso(seed=2)
@@ -277,3 +278,9 @@ def test_a_program_checkify_refuses_keeps_its_callbacks():
     assert np.allclose(solve(xs, 10_000), jax.vmap(lambda x: fbjax.argmin(F, x))(xs), atol=1e-12)
     with pytest.raises(RuntimeError, match="did not reach .*within max_iter"):
         jax.block_until_ready(solve(xs, 2))
+    one = lambda x: fbjax.argmin(F, x)  # noqa: E731
+    told = checked_jit(lambda x: jax.vmap(one)(x) if x.ndim == 2 else one(x), values=lambda x: x.ndim == 1)
+    told(xs)
+    assert told.program._cache_size() == 0
+    told(xs[0])
+    assert told.program._cache_size() == 1

@@ -301,6 +301,13 @@ def _numpy(one: dict) -> dict:
 _COMPILED: dict = {}
 
 
+def _program(fn, unmapped: bool = True):
+    """``fn`` compiled, its checks as values (cacheable, :func:`fbjax._errors.checked_jit`) on the CPU where it maps
+    the seeds with ``lax.map``; elsewhere (a vmap of while loops: a GPU's seeds and grid, ``--batch vmap``) plain
+    ``jax.jit``, with the callbacks that checkify would refuse."""
+    return checked_jit(fn) if unmapped and jax.default_backend() == "cpu" else jax.jit(fn)
+
+
 def run_batch(method: str, settings: Settings, data: dict, how: str = "auto") -> dict:
     """All seeds of one configuration in one compiled program (``lax.map`` on CPU, ``vmap`` on GPU; a list of
     sparse seeds from :func:`stack`: the program of one seed, run for each)."""
@@ -313,10 +320,11 @@ def run_batch(method: str, settings: Settings, data: dict, how: str = "auto") ->
     if isinstance(data, list):  # sparse designs (stack): one program, the seeds one after another
         key = (method, settings, "per seed")
         if key not in _COMPILED:
-            _COMPILED[key] = checked_jit(lambda one: run_one(method, settings, one))
+            _COMPILED[key] = _program(lambda one: run_one(method, settings, one))
         runs = [jax.device_get(_COMPILED[key](one)) for one in data]
         return {k: np.stack([r[k] for r in runs]) for k in runs[0]}
     key = (method, settings, how)
     if key not in _COMPILED:
-        _COMPILED[key] = checked_jit(lambda d: batch_map(lambda one: run_one(method, settings, one), d, how))
+        run = lambda d: batch_map(lambda one: run_one(method, settings, one), d, how)  # noqa: E731
+        _COMPILED[key] = _program(run, unmapped=how != "vmap")
     return jax.device_get(_COMPILED[key](data))
