@@ -7,6 +7,7 @@ biactive coordinates where implicit differentiation à la Sparse-HO starves.
 """
 
 from fbjax import adjoint, coderivative, data, fb, outer, solvers, weights
+from fbjax._errors import checked_jit
 from fbjax.coderivative import Null, Policy, SignConsistent
 from fbjax.fb import fb_operator, fb_residual, forward_map, partition, soft_threshold
 from fbjax.implicit import adjoint_selection, argmin, solution_vjp
@@ -35,6 +36,7 @@ __all__ = [
     "adjoint_selection",
     "argmin",
     "batch_map",
+    "checked_jit",
     "coderivative",
     "data",
     "fb",

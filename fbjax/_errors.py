@@ -110,14 +110,20 @@ def carried(branches, operands):
 
 
 def checked_jit(fun, *, jit=jax.jit, values=None, **jit_kw):
-    """``jit(fun, **jit_kw)`` whose checks are values: the program holds no host callback (JAX's persistent
-    cache can keep it), and a failed check raises :class:`jax.errors.JaxRuntimeError` after the call. Called
-    with traced arguments (inside another transformation) it is plain ``jit(fun)``, whose checks raise through
-    :func:`equinox.error_if`. A program that ``checkify`` refuses (it holds a ``jax.vmap`` of a while loop:
-    the seed sweeps' and the estimator's grid's default on a GPU) is plain ``jit(fun)`` from then on, with
-    callbacks. ``values(*args, **kw)``, where given, says beforehand whether to try (False: plain ``jit(fun)``,
-    for a call known to vmap a while loop, which would cost a refused trace). ``.program`` is the jitted program
-    with checks as values, which returns ``(error, out)``."""
+    """``jit(fun, **jit_kw)`` (``jax.jit`` or ``equinox.filter_jit``) with fbjax's checks as values.
+
+    Inside the program every fbjax check is a ``checkify.check``, so the program holds no host callback and JAX's
+    persistent compilation cache (``jax_compilation_cache_dir``) can keep it across processes. A failed check
+    raises :class:`jax.errors.JaxRuntimeError` with fbjax's message after the call.
+
+    - Called with traced arguments (inside another transformation), it is plain ``jit(fun)``: the checks raise
+      through :func:`equinox.error_if`, as everywhere else.
+    - ``checkify`` refuses a ``jax.vmap`` of a while loop (``fbjax.argmin`` vmapped inside ``fun``). Such a
+      program is plain ``jit(fun)`` from its first call on: callbacks, not cached.
+    - ``values(*args, **kw)``, if given, says beforehand whether to try. False means plain ``jit(fun)``, which
+      spares a call known to vmap a while loop the refused trace.
+
+    ``.program`` is the jitted program with checks as values; it returns ``(error, out)``."""
     plain = jit(fun, **jit_kw)
     if _AS_VALUES is None:  # pragma: no cover
         return plain

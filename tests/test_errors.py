@@ -196,11 +196,9 @@ def test_checked_program_raises_forward_and_backward_checks_without_a_callback()
     JAX's persistent cache can keep it), and a failed check raises ``JaxRuntimeError`` with fbjax's message
     after the call: the non-converged solve from ``argmin``'s custom_vjp forward pass, the singular adjoint
     from its backward pass."""
-    from fbjax._errors import checked_jit
-
     F, _ = _small_lasso()
     x = jnp.full(F.n_features, np.log(0.05))
-    grad = checked_jit(jax.grad(lambda x, F, it: jnp.sum(fbjax.argmin(F, x, max_iter=it) ** 2)), static_argnums=2)
+    grad = fbjax.checked_jit(jax.grad(lambda x, F, it: jnp.sum(fbjax.argmin(F, x, max_iter=it) ** 2)), static_argnums=2)
     assert "callback" not in grad.program.lower(x, F, 2).as_text()
     g = grad(x, F, 10_000)
     assert np.allclose(g, jax.grad(lambda x: jnp.sum(fbjax.argmin(F, x) ** 2))(x), rtol=1e-10, atol=1e-12)
@@ -210,7 +208,7 @@ def test_checked_program_raises_forward_and_backward_checks_without_a_callback()
     rng = np.random.default_rng(0)  # l2 = 0, p > n: the selected block is singular (the test above)
     G = fbjax.LeastSquares(rng.standard_normal((20, 100)), rng.standard_normal(20), l2=0.0)
     A_val, b_val = rng.standard_normal((30, 100)), rng.standard_normal(30)
-    phi = checked_jit(jax.grad(lambda x: jnp.mean((A_val @ fbjax.argmin(G, x) - b_val) ** 2)))
+    phi = fbjax.checked_jit(jax.grad(lambda x: jnp.mean((A_val @ fbjax.argmin(G, x) - b_val) ** 2)))
     assert "callback" not in phi.program.lower(jnp.zeros(100)).as_text()
     with pytest.raises(jax.errors.JaxRuntimeError, match="is singular: F is not strongly convex"):
         phi(jnp.full(100, np.log(0.03)))
