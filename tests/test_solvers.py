@@ -43,7 +43,7 @@ def test_cd_then_fista_finishes_where_coordinate_descent_stops_short(monkeypatch
     capped = functools.partial(fbjax.solvers.coordinate_descent, max_iter=3)
     monkeypatch.setattr(fbjax.solvers, "coordinate_descent", capped)
     short = capped(F, w, y0, gamma, tol)
-    rest = fbjax.solvers.fista(F, w, short.y, gamma, tol)
+    rest = fbjax.solvers.fista_newton(F, w, short.y, gamma, tol)
     both = fbjax.solvers.cd_then_fista(F, w, y0, gamma, tol)
     assert not bool(short.converged) and bool(both.converged) and float(both.residual) <= tol
     assert int(both.num_iter) == 3 + int(rest.num_iter)
@@ -68,7 +68,7 @@ def test_coordinate_descent_stops_at_its_update_budget(monkeypatch):
 
     monkeypatch.setattr(fbjax.solvers, "CD_EPOCHS", 2)
     short = cd(F, w, y0, gamma, tol, max_updates=120)
-    rest = fbjax.solvers.fista(F, w, short.y, gamma, tol)
+    rest = fbjax.solvers.fista_newton(F, w, short.y, gamma, tol)
     both = fbjax.solvers.cd_then_fista(F, w, y0, gamma, tol)
     assert bool(both.converged) and int(both.num_iter) == 2 + int(rest.num_iter)
     np.testing.assert_allclose(both.y, rest.y, rtol=1e-13, atol=1e-15)
@@ -167,6 +167,27 @@ def test_fista_newton_certifies_in_fewer_iterations(loss, is_sparse):
         assert int(newton.num_iter) < 0.6 * int(plain.num_iter)
         if loss == "ls":
             assert float(newton.residual) <= 1e-13
+
+
+def test_auto_finishes_with_newton_steps_where_coordinate_descent_fails_its_budget():
+    """``solver="auto"`` on the CPU: where CD fails its budget (the ill-conditioned AR(1) design; here the budget
+    is cut to 2 epochs so that it fails for certain) the finish is FISTA with Newton steps, from CD's point: the
+    tight-tolerance solution as FISTA's, certified, in under 0.6 of a plain FISTA finish's iterations."""
+    F = ar1_loss("ls")
+    gamma, alpha_max = fbjax.solvers.default_gamma(F), jnp.max(jnp.abs(F.grad(jnp.zeros(F.n_features))))
+    w, y0, tol = jnp.full(F.n_features, 0.01 * alpha_max), jnp.zeros(F.n_features), 1e-10
+    budget = 2 * F.n_features
+    short = fbjax.solvers.coordinate_descent(F, w, y0, gamma, tol, max_updates=budget)
+    plain = fbjax.solvers.fista(F, w, short.y, gamma, tol)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fbjax.solvers, "CD_EPOCHS", 2)
+        auto = fbjax.solvers.cd_then_fista(F, w, y0, gamma, tol)
+    assert not bool(short.converged) and bool(plain.converged) and bool(auto.converged)
+    assert float(auto.residual) <= tol
+    ref = fbjax.solvers.fista(F, w, short.y, gamma, 1e-12, max_iter=100_000)
+    assert bool(ref.converged)  # plain FISTA's own error at tol is about 2e-8 on this design
+    np.testing.assert_allclose(auto.y, ref.y, rtol=0, atol=1e-8)
+    assert int(auto.num_iter) - int(short.num_iter) < 0.6 * int(plain.num_iter)
 
 
 def test_fista_newton_under_vmap_and_on_a_singular_support():
