@@ -161,7 +161,8 @@ def argmin(
         :class:`fbjax.coderivative.Policy`.
       tol: stop when ``||R_gamma(x, y)||_inf <= tol`` (default 1e-10 in float64, 1e-4 in float32).
       max_iter: solver budget (FISTA iterations or CD epochs).
-      solver: ``"auto"`` (CD on CPU for dense linear models, intercept or not; FISTA otherwise), ``"cd"``,
+      solver: ``"auto"`` (CD on CPU for dense linear models, intercept or not, finished by FISTA with Newton
+        steps where CD fails its budget; FISTA otherwise), ``"cd"``,
         ``"fista"``, ``"fista-newton"`` (FISTA with Newton steps on its settled support: for cold or distant
         starts on ill-conditioned designs, :func:`fbjax.solvers.fista_newton`).
       gamma: FB step in ``(0, 1/Lambda_F)``; default ``0.99 / F.lipschitz``.
