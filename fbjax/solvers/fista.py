@@ -13,9 +13,10 @@ Newton step on the support ``S`` with those signs ``s``:
     y_S <- y_S - [hess F(y)]_{S,S}^{-1} (grad F(y)_S + w_S s_S),    y_{S^c} = 0,
 
 the exact minimiser of ``F + sum_i w_i s_i y_i`` on ``S`` for least squares (the lower level's solution when
-``S`` and ``s`` are right), a Newton step for other losses. It is kept only where it lowers the residual (FISTA
-then goes on from it, restarted), so ``converged`` still certifies the point handed back; a singular block
-(Cholesky's NaN or a rounding-level pivot) is never kept. On ill-conditioned designs FISTA settles the signs
+``S`` and ``s`` are right), a Newton step for other losses. It is kept only where the signs on ``S`` hold and it
+lowers the residual (FISTA then goes on from it, restarted), so ``converged`` still certifies the point handed
+back; a singular block (Cholesky's NaN or a rounding-level pivot) is never kept, nor a step that flips a sign (on
+a near-singular block such a step can land far off at a lower residual, where FISTA then crawls). On ill-conditioned designs FISTA settles the signs
 long before it meets a tight ``tol`` (after 22% of its iterations along the estimator's start grid on an AR(1)
 rho = 0.99 design, ``benchmarks/RESULTS.md``). The reduced solve is the adjoint's Cholesky on the gathered
 block (:func:`fbjax.adjoint.dense_solver`) on the smaller of two static buckets, ``cholesky_max()`` and
@@ -71,7 +72,9 @@ def newton_attempt(F: SmoothLoss, w, gamma, tol, every: int, size: int):
         bucket = jnp.where(due, 1 + jnp.sum(count > jnp.asarray(sizes[:-1], jnp.int32)), 0)  # 0: no step
         ops = (F, w, gamma, carry[0], g)
         y_new, res_new, g_new = batch_switch(bucket, [zeros_of(branches[0]), *branches], ops)  # vmap: the largest
-        keep = due & (res_new < res)  # a NaN (singular block) is never kept
+        # kept where the signs on S hold and the residual drops: a NaN (singular block) never is, nor a step that
+        # flips a sign (S or s was wrong; on a near-singular block such a step can land far off at a lower residual)
+        keep = due & jnp.all(jnp.sign(y_new) == s) & (res_new < res)
         carry = jax.tree.map(lambda a, b: jnp.where(keep, a, b), (y_new, y_new, jnp.ones_like(carry[2])), carry)
         return carry, jnp.where(keep, res_new, res), jnp.where(keep, g_new, g), s, since
 
