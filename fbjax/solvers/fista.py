@@ -18,9 +18,10 @@ lowers the residual (FISTA then goes on from it, restarted), so ``converged`` st
 back; a singular block (Cholesky's NaN or a rounding-level pivot) is never kept, nor a step that flips a sign (on
 a near-singular block such a step can land far off at a lower residual, where FISTA then crawls). On
 ill-conditioned designs FISTA settles the signs long before it meets a tight ``tol`` (after 22% of its
-iterations along the estimator's start grid on an AR(1) rho = 0.99 design, ``benchmarks/RESULTS.md``). The reduced solve is the adjoint's Cholesky on the gathered
-block (:func:`fbjax.adjoint.dense_solver`) on the smaller of two static buckets, ``cholesky_max()`` and
-``newton_size`` coordinates, that holds the support: a larger support is not tried. Under ``vmap`` a step due
+iterations along the estimator's start grid on an AR(1) rho = 0.99 design, ``benchmarks/RESULTS.md``). The
+reduced solve is the adjoint's Cholesky on the gathered block (:func:`fbjax.adjoint.dense_solver`) on the smaller
+of two static buckets, ``cholesky_max()`` and ``newton_size`` coordinates, that holds the support: a larger
+support is not tried. Under ``vmap`` a step due
 for one member is computed for all (on the bucket of the largest support) and kept where it was due.
 """
 
