@@ -50,7 +50,7 @@ def fista_step(F: SmoothLoss, w, gamma, carry):
 def newton_attempt(F: SmoothLoss, w, gamma, tol, every: int, size: int):
     """``(carry, res, g, signs, since) -> the same``: count the checks over which the signs of ``y`` have not
     changed, and every ``every`` of them try the Newton step on the support (the module docstring), kept where it
-    lowers the residual ``res``; buckets ``cholesky_max()`` and ``size`` (capped at ``p``)."""
+    keeps the signs and lowers the residual ``res``; buckets ``cholesky_max()`` and ``size`` (capped at ``p``)."""
     sizes = tuple(sorted({min(k, w.shape[0]) for k in (cholesky_max(), size)}))
 
     def newton(size):  # (F, w, gamma, y, grad F(y)) -> (y_N, its residual, grad F(y_N)) on a bucket of size
