@@ -86,6 +86,15 @@ def shard_count(size: int) -> int:
     return max((d for d in range(1, min(jax.device_count(), size) + 1) if size % d == 0), default=1)
 
 
+def batch_method(method: str = "auto") -> str:
+    """:func:`batch_map`'s ``method``, with ``"auto"`` resolved by backend: ``"map"`` on the CPU, else ``"vmap"``."""
+    if method == "auto":
+        method = "map" if jax.default_backend() == "cpu" else "vmap"
+    if method not in ("vmap", "map"):
+        raise ValueError(f"method must be 'auto', 'vmap' or 'map', got {method!r}")
+    return method
+
+
 def batch_map(fn, batch, method: str = "auto", shard: bool | None = None):
     """Map ``fn`` over the leading axis of the pytree ``batch`` inside one compiled program.
 
@@ -105,10 +114,7 @@ def batch_map(fn, batch, method: str = "auto", shard: bool | None = None):
     40 s. The same holds for a reduction over the sharded result inside the caller's jit: reduce
     outside it, or pass ``shard=False``.
     """
-    if method == "auto":
-        method = "map" if jax.default_backend() == "cpu" else "vmap"
-    if method not in ("vmap", "map"):
-        raise ValueError(f"method must be 'auto', 'vmap' or 'map', got {method!r}")
+    method = batch_method(method)
     local = jax.vmap(fn) if method == "vmap" else functools.partial(jax.lax.map, fn)
     size = jax.tree.leaves(batch)[0].shape[0]
     if shard is None:

@@ -162,6 +162,9 @@ def _int_at_least(minimum: int, what: str):
     return parse
 
 
+COMPILE_CACHE_MIN_SECONDS = 0.2  # programs that compile faster than this are not written to the cache
+
+
 def default_compile_cache() -> str:
     """``$FBJAX_COMPILE_CACHE``, else ``$XDG_CACHE_HOME/fbjax/jax`` (``~/.cache/fbjax/jax``)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -191,9 +194,6 @@ def _set_compile_cache(folder):
         return
     jax.config.update("jax_compilation_cache_dir", folder)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", COMPILE_CACHE_MIN_SECONDS)
-
-
-COMPILE_CACHE_MIN_SECONDS = 0.2  # programs that compile faster than this are not written to the cache
 
 
 def _set_device(device):

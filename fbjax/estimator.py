@@ -40,7 +40,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
 from fbjax import _checks, _errors
-from fbjax.baselines.grid import best_scalar_penalty
+from fbjax.baselines.grid import best_scalar_penalty, grid_method
 from fbjax.data.synthetic import MODELS, held_out_loss
 from fbjax.implicit import argmin
 from fbjax.intercept import WithIntercept
@@ -298,7 +298,7 @@ ALPHA_MAX_FLOOR = 1e-15  # scikit-learn's alpha grid floor (np.finfo(float).reso
 def _values(prm: _Static, *_) -> bool:
     """Whether ``_learn`` carries its checks as values: not where it vmaps the grid's solves (off the CPU), which
     checkify refuses (:func:`fbjax._errors.checked_jit`)."""
-    return not (prm.grid_start and jax.default_backend() != "cpu")
+    return not (prm.grid_start and grid_method() == "vmap")
 
 
 @functools.partial(_errors.checked_jit, static_argnums=(0, 1), values=_values)
@@ -317,7 +317,7 @@ def _learn(prm: _Static, model, F, X_val, y_val, num: dict):
         # with Newton steps on settled supports: "Newton steps on FISTA's settled supports") unless
         # argmin_kw names a solver; to the paper code's grid tolerance unless it names a tol
         tol = max(GRID_TOL, _checks.default_tol(F.lipschitz.dtype))
-        grid_solver = GRID_SOLVER_CPU if jax.default_backend() == "cpu" else "fista"
+        grid_solver = GRID_SOLVER_CPU if grid_method() == "path" else "fista"
         kw = {"solver": grid_solver, "tol": tol, **_solve_kw(prm.argmin_kw)}
         lo = jnp.maximum(GRID_LOW, jnp.exp(num["box_lower"])) if prm.boxed else GRID_LOW  # the grid inside the box
         fit = lambda x, w0: solve(F, x, y0=w0, **kw).y  # noqa: E731

@@ -21,6 +21,11 @@ def scalar_penalties(alphas, p: int):
     return jnp.log(alphas)[:, None] * jnp.ones((1, p), alphas.dtype)
 
 
+def grid_method(method: str = "auto") -> str:
+    """:func:`grid_search`'s ``method``, with ``"auto"`` resolved by backend: ``"path"`` on the CPU, else ``"vmap"``."""
+    return ("path" if jax.default_backend() == "cpu" else "vmap") if method == "auto" else method
+
+
 def grid_search(fn, xs, y0, method: str = "auto"):
     """Evaluate ``fn(x, y_start) -> (value, y)`` at every row of ``xs`` in one compiled program.
 
@@ -31,8 +36,7 @@ def grid_search(fn, xs, y0, method: str = "auto"):
 
     Returns ``(best_index, values)``; non-finite values never win; ties go to the first row.
     """
-    if method == "auto":
-        method = "path" if jax.default_backend() == "cpu" else "vmap"
+    method = grid_method(method)
     if method == "path":
         _, values = jax.lax.scan(lambda y, x: (lambda v, y_: (y_, v))(*fn(x, y)), y0, xs)
     elif method in ("vmap", "map"):

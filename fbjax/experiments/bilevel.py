@@ -30,8 +30,10 @@ import scipy.sparse
 from jax.experimental import sparse as jsparse
 
 import fbjax
+from fbjax._batching import batch_method
 from fbjax._errors import checked_jit
 from fbjax.baselines import best_scalar_penalty, sparse_ho_gd
+from fbjax.baselines.grid import grid_method
 from fbjax.data.synthetic import MODELS, held_out_loss
 from fbjax.estimator import _from_bcoo
 from fbjax.losses import _sq_col_norms
@@ -301,11 +303,12 @@ def _numpy(one: dict) -> dict:
 _COMPILED: dict = {}
 
 
-def _program(fn, unmapped: bool = True):
-    """``fn`` compiled, its checks as values (cacheable, :func:`fbjax._errors.checked_jit`) on the CPU where it maps
-    the seeds with ``lax.map``; elsewhere (a vmap of while loops: a GPU's seeds and grid, ``--batch vmap``) plain
-    ``jax.jit``, with the callbacks that checkify would refuse."""
-    return checked_jit(fn) if unmapped and jax.default_backend() == "cpu" else jax.jit(fn)
+def _program(fn, how: str = "map"):
+    """``fn`` compiled, its checks as values (cacheable, :func:`fbjax._errors.checked_jit`) where it maps the seeds
+    with ``lax.map`` (``how``) and walks the scalar grid as a path; where either is a vmap of while loops (a GPU's
+    defaults, ``--batch vmap``) plain ``jax.jit``, with the callbacks that checkify would refuse."""
+    mapped = batch_method(how) == "map" and grid_method() == "path"
+    return checked_jit(fn) if mapped else jax.jit(fn)
 
 
 def run_batch(method: str, settings: Settings, data: dict, how: str = "auto") -> dict:
@@ -326,5 +329,5 @@ def run_batch(method: str, settings: Settings, data: dict, how: str = "auto") ->
     key = (method, settings, how)
     if key not in _COMPILED:
         run = lambda d: batch_map(lambda one: run_one(method, settings, one), d, how)  # noqa: E731
-        _COMPILED[key] = _program(run, unmapped=how != "vmap")
+        _COMPILED[key] = _program(run, how)
     return jax.device_get(_COMPILED[key](data))

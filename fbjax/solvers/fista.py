@@ -21,8 +21,8 @@ ill-conditioned designs FISTA settles the signs long before it meets a tight ``t
 iterations along the estimator's start grid on an AR(1) rho = 0.99 design, ``benchmarks/RESULTS.md``). The
 reduced solve is the adjoint's Cholesky on the gathered block (:func:`fbjax.adjoint.dense_solver`) on the smaller
 of two static buckets, ``cholesky_max()`` and ``newton_size`` coordinates, that holds the support: a larger
-support is not tried. Under ``vmap`` a step due
-for one member is computed for all (on the bucket of the largest support) and kept where it was due.
+support is not tried. Under ``vmap`` a step due for one member is computed for all (on the bucket of the largest
+support) and kept where it was due.
 """
 
 from __future__ import annotations
