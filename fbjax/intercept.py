@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 
 from fbjax import _errors
-from fbjax.losses import LinearModelLoss, SmoothLoss, _columns_t, _rmatvec, spectral_norm_sq
+from fbjax.losses import LinearModelLoss, SmoothLoss, _columns_t, _rmatvec, checked_lipschitz, spectral_norm_sq
 
 MAX_STEPS = 100  # safeguarded Newton steps (5-6 measured); bisection alone reaches rounding within ~60
 
@@ -100,7 +100,7 @@ def _checked_profile(link, A, b, l2, lipschitz):
                              "occur in b)")  # fmt: skip
     if lipschitz is None:
         lipschitz = link.curvature * spectral_norm_sq(jax.lax.stop_gradient(A), center=True) / A.shape[0] + l2
-    return b, jax.lax.stop_gradient(jnp.asarray(lipschitz, b.dtype))
+    return b, checked_lipschitz(lipschitz, b.dtype)
 
 
 class WithIntercept(SmoothLoss):

@@ -109,10 +109,21 @@ def spectral_norm_sq(A, iters: int = 100, margin: float = 1.05, center: bool = F
 
     def step(_, v):
         w = _rmatvec(A, apply(v))  # A^T P = (P A)^T: P is symmetric and idempotent
-        return w / jnp.linalg.norm(w)
+        norm = jnp.linalg.norm(w)
+        return w / jnp.where(norm > 0, norm, 1)  # A = 0 (or P A = 0): w = 0, and the estimate 0, not 0/0
 
     v = jax.lax.fori_loop(0, iters, step, v0 / jnp.linalg.norm(v0))
     return margin * jnp.sum(apply(v) ** 2)
+
+
+def checked_lipschitz(lipschitz, dtype) -> jax.Array:
+    """``Lambda_F`` as a constant of ``dtype``, raising unless it is finite and ``> 0`` (the step ``gamma = 0.99 /
+    Lambda_F`` must be a finite number ``> 0``)."""
+    lipschitz = jax.lax.stop_gradient(jnp.asarray(lipschitz, dtype))
+    bad = ~((lipschitz > 0) & jnp.isfinite(lipschitz))
+    return _errors.error_if(lipschitz, bad, "Lambda_F (the loss's lipschitz) must be finite and > 0; for a "
+                            "design with A = 0 (or, with an intercept, constant columns) it is l2, so such a design "
+                            "needs l2 > 0")
 
 
 @functools.partial(_errors.checked_jit, jit=eqx.filter_jit)  # (not jax.jit: BCOO designs; the class is static)
@@ -124,8 +135,7 @@ def _checked_data(link, A, b, l2, lipschitz):
     l2 = _errors.error_if(l2, ~(l2 >= 0), "l2 must be >= 0 (it is the ridge that makes F strongly convex)")
     if lipschitz is None:
         lipschitz = link.curvature * spectral_norm_sq(jax.lax.stop_gradient(A)) / A.shape[0] + l2
-    lipschitz = jax.lax.stop_gradient(jnp.asarray(lipschitz, A.dtype))
-    return A, b, l2, lipschitz, jax.lax.stop_gradient(_sq_col_norms(A))
+    return A, b, l2, checked_lipschitz(lipschitz, A.dtype), jax.lax.stop_gradient(_sq_col_norms(A))
 
 
 class LinearModelLoss(SmoothLoss):
