@@ -25,6 +25,7 @@ import functools
 import math
 import numbers
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -86,6 +87,15 @@ class WeightedL1(BaseEstimator):
       argmin_kw: a dict of further keywords of :func:`fbjax.argmin` (``tol``, ``solver``, ``max_support``, ...).
         On strongly correlated features ``{"solver": "fista-newton"}`` can speed a fit up several times
         (benchmarks/RESULTS.md, "Newton steps on FISTA's settled supports").
+
+    Scale: where the largest column root-mean-square ``s_X`` of ``X`` or the root-mean-square ``s_y`` of ``y``
+    (squared loss, after the centring) lies outside ``[1/16, 16]``, ``fit`` solves the lower level on ``X / a``
+    and ``y / c``, ``a`` and ``c`` the powers of two nearest ``s_X`` and ``s_y`` (exact in floating point), with
+    ``l2 / a^2`` and the penalties ``alpha / (a c)``, and the outer run on ``Phi / c^2``. That is the same problem,
+    and every attribute is of the data as given; but the lower level's tolerances (absolute, see
+    :func:`fbjax.argmin`) and the outer solvers' stopping tests then hold relative to the data's scale, so raw
+    features and targets of any magnitude fit (``fit(a X, c y)`` with ``l2 a^2`` gives ``c / a`` times the
+    coefficients: tested). Data of unit scale are fitted as they are.
 
     ``X`` may be dense (NumPy or JAX), SciPy sparse or BCOO; a float32 ``X`` gives a float32 fit. Input
     is checked as scikit-learn does (its ``check_estimator`` suite passes, tests/test_estimator.py). The
@@ -164,9 +174,14 @@ class WeightedL1(BaseEstimator):
         if centre:  # c = mean(y) - mean(X) w: X w + c - y = (X - mean(X)) w - (y - mean(y)) on both splits
             x_mean, y_mean = X.mean(axis=0), y.mean()
             X, y, X_val, y_val = X - x_mean, y - y_mean, X_val - x_mean, y_val - y_mean
+        l2 = 1.0 / X.shape[0] if self.l2 is None else self.l2
+        # the lower level on (X / a, y / c) with a, c powers of two (exact): fbjax's absolute tolerances then hold
+        # relative to the data's scale (logistic labels: c = 1); ``_learn`` maps back
+        ka, kc = _exponent(_column_rms(X)), _exponent(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+        X, X_val, y, y_val = (_times(M, 2.0**-k) for M, k in ((X, ka), (X_val, ka), (y, kc), (y_val, kc)))
         X, y, X_val, y_val = _as_jax(X), jnp.asarray(y), _as_jax(X_val), jnp.asarray(y_val)
         model = LOSSES[self.loss]
-        F = MODELS[model](X, y, l2=1.0 / X.shape[0] if self.l2 is None else self.l2)
+        F = MODELS[model](X, y, l2=l2 * 2.0 ** (-2 * ka))
         if self.fit_intercept and not centre:
             if self.loss == "logistic" and np.unique(np.asarray(y)).size < 2:
                 raise ValueError("fit_intercept=True: the training rows hold one class only, so no finite intercept "
@@ -177,7 +192,7 @@ class WeightedL1(BaseEstimator):
         static = _Static(self.loss, self.outer, self.policy, self.max_iter, self.start == "scalar", self.grid,
                          self.box_lower is not None, tuple(sorted((self.argmin_kw or {}).items())))  # fmt: skip
         values = dict(radius=self.radius, step=self.step, start=1.0 if self.start == "scalar" else self.start,
-                      box_lower=0.0 if self.box_lower is None else self.box_lower)  # fmt: skip
+                      box_lower=0.0 if self.box_lower is None else self.box_lower, a=2.0**ka, c=2.0**kc)  # fmt: skip
         values = {k: jnp.asarray(v, F.lipschitz.dtype) for k, v in values.items()}
         result, alpha_max, x_scalar, intercept = _learn(static, model, F, X_val, y_val, values)
         # the lower-level solution the outer run computed at its best point, and Phi there
@@ -274,6 +289,29 @@ def _from_bcoo(X, name):
     return scipy.sparse.coo_matrix((np.asarray(X.data), np.asarray(X.indices).T), shape=X.shape).tocsr()
 
 
+def _column_rms(X) -> float:
+    """The largest column root-mean-square of ``X`` (dense or SciPy sparse), in float64."""
+    if scipy.sparse.issparse(X):
+        X = X.astype(np.float64)
+        sq = X.multiply(X).sum(axis=0)
+    else:
+        sq = np.einsum("ij,ij->j", X, X, dtype=np.float64)
+    return float(np.sqrt(np.max(sq) / X.shape[0])) if X.shape[1] else 1.0
+
+
+RESCALE_FROM = 16.0  # a data scale s outside [1/16, 16] is divided by 2^round(log2 s); within it, fits are as before
+
+
+def _exponent(s: float) -> int:
+    """``k`` with ``s / 2^k`` near 1 (0 for ``s`` within ``[1/RESCALE_FROM, RESCALE_FROM]``, 0, or not finite)."""
+    return round(math.log2(s)) if math.isfinite(s) and s > 0 and not 1 / RESCALE_FROM <= s <= RESCALE_FROM else 0
+
+
+def _times(M, factor: float):
+    """``M * factor`` in ``M``'s dtype (dense or SciPy sparse); exact for a power of two, barring under/overflow."""
+    return M if factor == 1.0 else (M * factor).astype(M.dtype, copy=False)
+
+
 def _as_jax(X):
     """A NumPy array as a JAX array, a SciPy sparse matrix as BCOO."""
     return sparse.BCOO.from_scipy_sparse(X) if scipy.sparse.issparse(X) else jnp.asarray(X)
@@ -303,9 +341,14 @@ def _values(prm: _Static, *_) -> bool:
 
 @functools.partial(_errors.checked_jit, static_argnums=(0, 1), values=_values)
 def _learn(prm: _Static, model, F, X_val, y_val, num: dict):
-    p = F.n_features
+    # F, X_val, y_val are the data over (a, c) (``fit``): at w_s = w a / c and alpha_s = alpha / (a c) the lower level
+    # is F(w) / c^2, so S(x) = S_s(x - log(a c)) c / a, and the validation loss is c^2 that of the scaled data. The
+    # outer run sees x = log(alpha) of the data as given, and Phi / c^2 (its stopping tests are absolute); the warm
+    # starts (aux) are w_s. The result is mapped back at the end.
+    p, a, c = F.n_features, num["a"], num["c"]
     grad0 = F.grad(jnp.zeros(p, F.lipschitz.dtype))  # grad F(0): the ridge adds nothing
-    alpha_max = jnp.maximum(jnp.max(jnp.abs(grad0)), ALPHA_MAX_FLOOR)
+    alpha_max = jnp.maximum(jnp.max(jnp.abs(grad0)) * (a * c), ALPHA_MAX_FLOOR)
+    shift = jnp.log(a * c)  # x_s = x - shift (0 for a = c = 1: then every number is as without the rescaling)
     upper = jnp.log(alpha_max) + math.log(0.9)
     lower = jnp.log(alpha_max) + num["box_lower"] if prm.boxed else None
     intercept = F.intercept if isinstance(F, WithIntercept) else lambda w: 0.0  # noqa: E731
@@ -320,13 +363,13 @@ def _learn(prm: _Static, model, F, X_val, y_val, num: dict):
         grid_solver = GRID_SOLVER_CPU if grid_method() == "path" else "fista"
         kw = {"solver": grid_solver, "tol": tol, **_solve_kw(prm.argmin_kw)}
         lo = jnp.maximum(GRID_LOW, jnp.exp(num["box_lower"])) if prm.boxed else GRID_LOW  # the grid inside the box
-        fit = lambda x, w0: solve(F, x, y0=w0, **kw).y  # noqa: E731
+        fit = lambda x, w0: solve(F, x - shift, y0=w0, **kw).y  # noqa: E731
         x0 = x_scalar = best_scalar_penalty(fit, val, alpha_max, p, prm.grid, lo)[0]
     else:
         x0 = jnp.full(p, jnp.log(num["start"] * alpha_max))
 
     def phi(x, w0):
-        w = argmin(F, x, policy=prm.policy, y0=w0, **dict(prm.argmin_kw))
+        w = argmin(F, x - shift, policy=prm.policy, y0=w0, **dict(prm.argmin_kw))
         return val(w), jax.lax.stop_gradient(w)
 
     fun = jax.value_and_grad(phi, has_aux=True)
@@ -337,4 +380,8 @@ def _learn(prm: _Static, model, F, X_val, y_val, num: dict):
         result = nba(fun, x0, step=num["step"], **kw)
     else:
         result = optax_solve(fun, x0, prm.outer, **kw)
-    return result, alpha_max, x_scalar, intercept(result.best_aux)  # in the program: no root compiled apart
+    c0 = intercept(result.best_aux) * c  # in the program: no root compiled apart
+    back = {"aux": c / a, "best_aux": c / a, "value": c**2, "best_value": c**2, "values": c**2, "grad_norms": c**2}
+    scaled = [getattr(result, k) * f for k, f in back.items()]
+    result = eqx.tree_at(lambda r: [getattr(r, k) for k in back], result, scaled)
+    return result, alpha_max, x_scalar, c0

@@ -39,7 +39,9 @@ from fbjax._checks import budget
 
 _NOT_CONVERGED = (
     "fbjax.argmin: the lower-level solver did not reach ||R_gamma(x, y)||_inf <= tol within max_iter "
-    "iterations; raise max_iter, loosen tol, or call fbjax.solve to inspect the residual"
+    "iterations; raise max_iter, loosen tol, or call fbjax.solve to inspect the residual (tol is absolute, in the "
+    "units of grad F: on data of large scale the residual stalls near its rounding floor, about eps Lambda_F "
+    "||y||_inf; rescale A and b, as fbjax.WeightedL1 does)"
 )
 
 
@@ -159,7 +161,10 @@ def argmin(
       psi: ``"exp"`` (default), ``"softplus"`` or an elementwise callable with ``psi' > 0``.
       policy: biactive selection, ``"sc"`` (Def. 2, default), ``"null"`` (Sparse-HO) or a
         :class:`fbjax.coderivative.Policy`.
-      tol: stop when ``||R_gamma(x, y)||_inf <= tol`` (default 1e-10 in float64, 1e-4 in float32).
+      tol: stop when ``||R_gamma(x, y)||_inf <= tol`` (default 1e-10 in float64, 1e-4 in float32). Absolute, in
+        the units of ``grad F``: meant for data of unit scale (``R_gamma`` cannot fall much below its rounding
+        floor, about ``eps Lambda_F ||y||_inf``, so features or targets of order 1e4 and more need a looser
+        ``tol`` or rescaled data; :class:`fbjax.WeightedL1` rescales by powers of two itself).
       max_iter: solver budget (FISTA iterations or CD epochs).
       solver: ``"auto"`` (CD on CPU for dense linear models, intercept or not, finished by FISTA with Newton
         steps where CD fails its budget; FISTA otherwise), ``"cd"``,

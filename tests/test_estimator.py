@@ -341,16 +341,19 @@ def test_float32_design_fits_in_float32():
 def test_ill_conditioned_design_fits():
     """Two features of mean 100 and no intercept (scikit-learn's check_fit_check_is_fitted data): cond 2e4,
     where coordinate descent alone needs thousands of sweeps (or stalls) at small penalties; solver="auto"
-    finishes with FISTA, and the fit's model is certified."""
+    finishes with FISTA, and the fit's model is certified: on the data as the fit solves them, X / 2^7 (its columns'
+    root-mean-square is 100), where l2 is l2 / 2^14, alpha is alpha / 2^7 and w is 2^7 w."""
     rng = np.random.RandomState(42)
     X, y = rng.normal(loc=100, size=(100, 2)), rng.normal(size=100)
     est = fbjax.WeightedL1(max_iter=5, grid=10).fit(X, y)
-    train = split(100)[0]
-    assert fb_residual_of(est, fbjax.LeastSquares(jnp.asarray(X[train]), jnp.asarray(y[train]), l2=1 / 75)) <= 1e-10
-    # A lower level that does not converge is an error naming it. The budget is capped, so this does not depend
-    # on how many sweeps CD needs on a given machine (2656 on an H100, stalled past 5000 on XLA:CPU)
+    train, a = split(100)[0], 2.0**7
+    F = fbjax.LeastSquares(jnp.asarray(X[train] / a), jnp.asarray(y[train]), l2=1 / 75 / a**2)
+    x, w = est.x_ - np.log(a), est.coef_ * a
+    assert float(jnp.max(jnp.abs(fbjax.fb_residual(F, x, w, 0.99 / F.lipschitz)))) <= 1e-10
+    # A lower level that does not converge is an error naming it. One sweep of CD does not solve it (on the raw
+    # data CD stalled past 5000 sweeps on XLA:CPU, at its rounding floor; on the rescaled data it takes 8)
     with pytest.raises(RuntimeError, match="did not reach"):
-        fbjax.WeightedL1(max_iter=5, grid=10, argmin_kw={"solver": "cd", "max_iter": 20}).fit(X, y)
+        fbjax.WeightedL1(max_iter=5, grid=10, argmin_kw={"solver": "cd", "max_iter": 1}).fit(X, y)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -368,6 +371,51 @@ def test_a_target_orthogonal_to_the_design_gives_the_zero_model(dtype):
     est = fbjax.WeightedL1("logistic", max_iter=5, grid=10).fit(X2, labels, X2, labels)
     assert np.all(np.asarray(est.coef_) == 0)
     np.testing.assert_allclose(est.predict_proba(X2), 0.5)
+
+
+@pytest.mark.parametrize("loss, a, c, kw", [
+    ("squared", 1e3, 1e6, {}), ("squared", 1.0, 1e-6, {}), ("squared", 3e-4, 50.0, {"fit_intercept": True}),
+    ("squared", 1e4, 1e4, {"sparse": True, "fit_intercept": True}), ("logistic", 1e4, 1.0, {"outer": "nba"}),
+])  # fmt: skip
+def test_fit_is_equivariant_to_the_scale_of_the_data(loss, a, c, kw):
+    """``fit(a X, c y)`` with the ridge ``l2 a^2`` is the same problem as ``fit(X, y)`` with ``l2``: ``w = (c / a)
+    w_1``, ``alpha = a c alpha_1``, ``Phi = c^2 Phi_1``. The fit rescales the data by powers of two, so that its
+    absolute tolerances and stopping tests hold relative to the data's scale. Before, the first case failed ("did
+    not reach ||R_gamma||_inf <= tol": the residual's rounding floor lies above 1e-10 there) and the second
+    stopped at the start (``||h|| < 1e-8`` at once: Phi is 1e-12 times as large)."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((80, 30)) * (np.abs(rng.standard_normal((80, 30))) > 0.3)  # for the sparse case
+    y = X[:, :4] @ np.array([1.0, -2.0, 1.5, 0.5]) + 0.1 * rng.standard_normal(80) + 2.0 * kw.get("fit_intercept", 0)
+    if loss == "logistic":
+        y = np.sign(y + 0.3 * rng.standard_normal(80))
+    as_x = scipy.sparse.csr_matrix if kw.pop("sparse", False) else np.asarray
+    make = lambda l2: fbjax.WeightedL1(loss, l2=l2, max_iter=20, grid=20, **kw)  # noqa: E731
+    ref, est = make(0.02).fit(as_x(X), y), make(0.02 * a**2).fit(as_x(a * X), c * y)
+    assert est.n_iter_ == ref.n_iter_ and np.array_equal(est.result_.accepted, ref.result_.accepted)
+    np.testing.assert_allclose(np.asarray(est.coef_) * a / c, ref.coef_, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(est.x_ - np.log(a * c), ref.x_, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(est.alpha_max_ / (a * c), ref.alpha_max_, rtol=1e-12)
+    np.testing.assert_allclose(est.result_.values / c**2, ref.result_.values, rtol=1e-7)
+    np.testing.assert_allclose(est.result_.grad_norms / c**2, ref.result_.grad_norms, rtol=1e-5)
+    np.testing.assert_allclose(est.intercept_ / c, ref.intercept_, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(est.validation_loss_ / c**2, ref.validation_loss_, rtol=1e-7)
+    np.testing.assert_allclose(est.predict(a * X[:5]) / c if loss == "squared" else est.predict_proba(a * X[:5]),
+                               ref.predict(X[:5]) if loss == "squared" else ref.predict_proba(X[:5]), rtol=1e-6)
+
+
+def test_a_zero_design_gives_the_zero_model():
+    """``X = 0``: ``Lambda_F = l2`` (the power iteration's estimate of ``||X||^2`` is 0, not 0/0) and ``w = 0`` for
+    every penalty. Before, ``Lambda_F`` was NaN and the fit failed with "did not reach". With ``l2 = 0`` as well
+    ``F`` has no curvature, and the loss says so."""
+    X, y = np.zeros((40, 6)), np.random.default_rng(0).standard_normal(40)
+    assert float(fbjax.LeastSquares(jnp.asarray(X), jnp.asarray(y), l2=0.5).lipschitz) == 0.5
+    for loss, target in (("squared", y), ("logistic", np.sign(y))):
+        est = fbjax.WeightedL1(loss, max_iter=5, grid=10).fit(X, target)
+        assert np.all(np.asarray(est.coef_) == 0) and np.isfinite(est.validation_loss_)
+    with pytest.raises(RuntimeError, match=r"Lambda_F .* must be finite and > 0"):
+        fbjax.LeastSquares(jnp.asarray(X), jnp.asarray(y), l2=0.0)
+    with pytest.raises(RuntimeError, match=r"Lambda_F .* must be finite and > 0"):
+        fbjax.Logistic(jnp.ones((4, 2)), jnp.array([1.0, -1, 1, -1]), l2=0.1, lipschitz=float("nan"))
 
 
 @parametrize_with_checks([fbjax.WeightedL1(max_iter=3, grid=5), fbjax.WeightedL1("logistic", max_iter=3, grid=5),
