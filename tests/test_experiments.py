@@ -217,6 +217,38 @@ def test_sweep_resumes_without_recomputing(tmp_path, monkeypatch):
     assert calls == []
 
 
+def test_sweep_resumes_after_a_cut_write(tmp_path, monkeypatch):
+    """A run killed while it wrote its last block leaves one row of the block and a cut line. The next run skips
+    the cut line, ends it before appending, runs the block again and keeps one row per (config, method, seed):
+    the same rows as the uninterrupted run. Before, the first new row was glued to the cut line (lost on the next
+    read) and the block's old row stayed beside its new one, so the report averaged a seed twice."""
+    calls, real = [], sweep.run_batch
+    monkeypatch.setattr(sweep, "run_batch", lambda method, *a, **k: calls.append(method) or real(method, *a, **k))
+    whole = sweep.run(TINY, str(tmp_path), progress=False).rows
+    path = tmp_path / "runs.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:40])  # the block's first row, then a cut second
+    calls.clear()
+    store = sweep.run(TINY, str(tmp_path), progress=False)
+    assert calls == ["ntrba-sc"]
+    assert [(r["config"], r["method"], r["seed"]) for r in store.rows] == [
+        (r["config"], r["method"], r["seed"]) for r in whole]
+    for new, old in zip(store.rows, whole):
+        assert new["values"] == old["values"] and new["f1"] == old["f1"]
+    text = path.read_text()
+    assert text.endswith("\n") and sum(1 for line in text.splitlines() if _parses(line)) == len(lines) + 1
+    assert [(r["method"], r["seed"]) for r in RunStore(str(path)).rows] == [
+        (r["method"], r["seed"]) for r in whole]
+
+
+def _parses(line: str) -> bool:
+    try:
+        json.loads(line)
+        return True
+    except json.JSONDecodeError:
+        return False
+
+
 def test_cli_reproduce_quick_end_to_end(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(specs.EXPERIMENTS, "table3", lambda quick: TINY)
     assert cli.main(["reproduce", "table3", "--quick", "--out", str(tmp_path)]) == 0

@@ -2,7 +2,9 @@
 
 A sweep appends the rows of a finished block (one configuration x method, all seeds) at once and
 flushes, so an interrupted run loses at most the block in flight and the next run skips every
-block already on disk.
+block already on disk. A run killed while it wrote a block leaves some of its rows and a cut last line:
+the cut line is skipped and ended before the next rows are appended, and the block, run again, supersedes
+its earlier rows (one row per configuration, method and seed: the last one written).
 """
 
 from __future__ import annotations
@@ -21,33 +23,45 @@ def _plain(v):
     return v
 
 
+def _key(row: dict) -> tuple:
+    return row["config"], row["method"], row["seed"]
+
+
 class RunStore:
     def __init__(self, path: str):
         self.path = path
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        self.rows: list[dict] = []
+        self._rows: dict[tuple, dict] = {}
         if os.path.exists(path):
             with open(path) as f:
                 for line in f:
                     line = line.strip()
                     if line:
                         try:
-                            self.rows.append(json.loads(line))
+                            row = json.loads(line)
                         except json.JSONDecodeError:  # a line cut by an interruption
                             continue
+                        self._rows[_key(row)] = row
+
+    @property
+    def rows(self) -> list[dict]:
+        """One row per (configuration, method, seed), the last one written, in the order first written."""
+        return list(self._rows.values())
 
     def has(self, config: str, method: str, seeds) -> bool:
-        done = {(r["config"], r["method"], r["seed"]) for r in self.rows}
-        return all((config, method, s) in done for s in seeds)
+        return all((config, method, s) in self._rows for s in seeds)
 
     def add(self, rows: list[dict]) -> None:
         rows = [{k: _plain(v) for k, v in r.items()} for r in rows]
-        with open(self.path, "a") as f:
-            for r in rows:
-                f.write(json.dumps(r) + "\n")
+        with open(self.path, "ab+") as f:  # appends wherever it reads
+            if f.seek(0, os.SEEK_END) > 0:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    f.write(b"\n")  # end a line cut by an interruption
+            f.write("".join(json.dumps(r) + "\n" for r in rows).encode())
             f.flush()
             os.fsync(f.fileno())
-        self.rows.extend(rows)
+        self._rows.update((_key(r), r) for r in rows)
 
     def select(self, **match) -> list[dict]:
         return [r for r in self.rows if all(r.get(k) == v for k, v in match.items())]
