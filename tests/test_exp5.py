@@ -104,7 +104,7 @@ def run_tiny(monkeypatch, name, data, out, **generator_kw):
     return (out / name / f"{name}.md").read_text()
 
 
-def test_cli_reproduce_exp5_s1_on_a_libsvm_file(tmp_path, monkeypatch):
+def test_cli_reproduce_exp5_s1_on_a_libsvm_file(tmp_path, monkeypatch, capsys):
     from sklearn.datasets import dump_svmlight_file
 
     path = tmp_path / "w8a"
@@ -127,6 +127,11 @@ def test_cli_reproduce_exp5_s1_on_a_libsvm_file(tmp_path, monkeypatch):
                  ["reproduce", "exp5-s1", "--data", f"w8a={tmp_path / 'missing'}"]):  # fmt: skip
         with pytest.raises(SystemExit):
             cli.main(argv + ["--out", str(out)])
+    (tmp_path / "notes.txt").write_text("not\na LIBSVM file\n")
+    with pytest.raises(SystemExit):  # a usage error naming the file, before any sweep (was a parser traceback)
+        cli.main(["reproduce", "exp5-s1", "--data", f"w8a={tmp_path / 'notes.txt'}", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert "--data w8a: " in err and "notes.txt: not a LIBSVM (svmlight) file" in err
 
 
 def test_real_binary_splits_and_standardizes_on_the_training_rows(monkeypatch):
@@ -178,6 +183,11 @@ def test_cli_reproduce_exp5_s2_on_a_sparse_libsvm_file(tmp_path, monkeypatch):
     for argv in (["reproduce", "table1", "--max-samples", "100"], ["reproduce", "exp5-s2", "--max-samples", "2"]):
         with pytest.raises(SystemExit):
             cli.main(argv + ["--out", str(out)])
+    (tmp_path / "notes.txt").write_text("not\na LIBSVM file\n")
+    with pytest.raises(SystemExit):  # a usage error naming the file, before any sweep (was a parser traceback)
+        cli.main(["reproduce", "exp5-s1", "--data", f"w8a={tmp_path / 'notes.txt'}", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert "--data w8a: " in err and "notes.txt: not a LIBSVM (svmlight) file" in err
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

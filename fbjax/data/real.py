@@ -31,7 +31,10 @@ def load(source: str, max_samples: int | None = None):
     else:
         from sklearn.datasets import load_svmlight_file
 
-        X, y = load_svmlight_file(source)
+        try:
+            X, y = load_svmlight_file(source)
+        except ValueError as e:  # scikit-learn's parser names neither the file nor the format
+            raise ValueError(f"{source}: not a LIBSVM (svmlight) file, 'label index:value ...' per line ({e})") from e
     if max_samples is not None and X.shape[0] > max_samples:
         keep = np.sort(np.random.default_rng(0).choice(X.shape[0], max_samples, replace=False))
         X, y = X[keep], y[keep]
