@@ -10,8 +10,8 @@ from conftest import compiles, margin, random_problem
 
 import fbjax
 from fbjax.baselines import (
-    SPNBO, bregman_argmin, bregman_prox, dual_fb, hypergradient, learn_group_structure, smoothed_argmin, spnbo,
-    unrolled,
+    SPNBO, bregman_argmin, bregman_prox, dual_fb, hypergradient, learn_group_structure, log_grid, smoothed_argmin,
+    spnbo, unrolled,
 )  # fmt: skip
 from fbjax.baselines.bregman import bregman_grad
 from fbjax.baselines.bregman import spectral_bregman_prox, task_fb
@@ -102,6 +102,16 @@ def test_bad_arguments_raise(problem):
         unrolled(F, x, 10, algorithm="adam")
     with pytest.raises(ValueError, match="num_iter"):
         unrolled(F, x, 0)
+    with pytest.raises(ValueError, match="num_iter"):  # the Bregman dual FB too (it returned its start)
+        bregman_argmin(F, x, 0)
+    for gamma in (1.01 / float(F.lipschitz), 0.0):  # a step outside (0, 1/Lambda_F) (was taken as given)
+        with pytest.raises(Exception, match=r"step gamma must lie in \(0, 1/Lambda_F\)"):
+            unrolled(F, x, 10, gamma=gamma)
+    with pytest.raises(ValueError, match="num must be a positive int"):
+        log_grid(1.0, 0)
+    for alpha_max, lo, hi in ((float("nan"), 1e-3, 0.9), (0.0, 1e-3, 0.9), (1.0, 0.9, 1e-3)):  # (was NaN / reversed)
+        with pytest.raises(Exception, match="log_grid needs 0 < lo < hi and a finite alpha_max > 0"):
+            log_grid(alpha_max, 10, lo, hi)
     with pytest.raises(ValueError, match="mode"):
         hypergradient(lambda x_: x_, upper, mode="sideways")
     with pytest.raises(ValueError, match="kind"):

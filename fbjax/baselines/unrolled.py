@@ -32,9 +32,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from fbjax import _checks
 from fbjax import weights as _w
 from fbjax.fb import prox_grad_step
-from fbjax.solvers import default_gamma, validate
+from fbjax.solvers import check_gamma, default_gamma, validate
 
 ALGORITHMS = ("ista", "fista")
 
@@ -54,6 +55,10 @@ def _step(F, w, gamma, algorithm):
 
 def _scan(body, carry, num_iter: int, checkpoint_every: int | None):
     """``num_iter`` applications of ``body``; with ``checkpoint_every`` the segments are rematerialised."""
+    if not _checks.is_count(num_iter):
+        raise ValueError(f"num_iter must be a positive int, got {num_iter!r}")
+    if checkpoint_every is not None and not _checks.is_count(checkpoint_every):
+        raise ValueError(f"checkpoint_every must be None or a positive int, got {checkpoint_every!r}")
     run = lambda c, k: jax.lax.scan(lambda c_, _: (body(c_), None), c, None, length=k)[0]  # noqa: E731
     if not checkpoint_every or checkpoint_every >= num_iter:
         return run(carry, num_iter)
@@ -75,12 +80,8 @@ def unrolled(
     """
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-    if not (isinstance(num_iter, int) and num_iter >= 1):
-        raise ValueError(f"num_iter must be a positive int, got {num_iter!r}")
-    if checkpoint_every is not None and not (isinstance(checkpoint_every, int) and checkpoint_every >= 1):
-        raise ValueError(f"checkpoint_every must be None or a positive int, got {checkpoint_every!r}")
     x, y0 = validate(F, x, y0)
-    gamma = jax.lax.stop_gradient(default_gamma(F) if gamma is None else jnp.asarray(gamma, x.dtype))
+    gamma = jax.lax.stop_gradient(default_gamma(F) if gamma is None else check_gamma(F, gamma))
     w = _w.weights(_w.resolve(psi), x)
     one = jnp.ones((), y0.dtype)
     body = _step(F, w, gamma, algorithm)
