@@ -347,8 +347,8 @@ def _learn(prm: _Static, model, F, X_val, y_val, num: dict):
     # starts (aux) are w_s. The result is mapped back at the end.
     p, a, c = F.n_features, num["a"], num["c"]
     grad0 = F.grad(jnp.zeros(p, F.lipschitz.dtype))  # grad F(0): the ridge adds nothing
-    alpha_max = jnp.maximum(jnp.max(jnp.abs(grad0)) * (a * c), ALPHA_MAX_FLOOR)
-    shift = jnp.log(a * c)  # x_s = x - shift (0 for a = c = 1: then every number is as without the rescaling)
+    alpha_max = jnp.maximum(jnp.max(jnp.abs(grad0)) * a * c, ALPHA_MAX_FLOOR)
+    shift = jnp.log(a) + jnp.log(c)  # x_s = x - shift (0 for a = c = 1: every number is then as without rescaling)
     upper = jnp.log(alpha_max) + math.log(0.9)
     lower = jnp.log(alpha_max) + num["box_lower"] if prm.boxed else None
     intercept = F.intercept if isinstance(F, WithIntercept) else lambda w: 0.0  # noqa: E731

@@ -109,11 +109,14 @@ def spectral_norm_sq(A, iters: int = 100, margin: float = 1.05, center: bool = F
 
     def step(_, v):
         w = _rmatvec(A, apply(v))  # A^T P = (P A)^T: P is symmetric and idempotent
-        norm = jnp.linalg.norm(w)
-        return w / jnp.where(norm > 0, norm, 1)  # A = 0 (or P A = 0): w = 0, and the estimate 0, not 0/0
+        return w / jnp.linalg.norm(w)
 
     v = jax.lax.fori_loop(0, iters, step, v0 / jnp.linalg.norm(v0))
-    return margin * jnp.sum(apply(v) ** 2)
+    estimate = margin * jnp.sum(apply(v) ** 2)
+    # a finite A gives NaN only by 0 / 0: A^T A v = 0 from a random start, so A = 0 (or P A = 0), and the norm 0.
+    # (Guarded here and not in the loop, where a guard changes how XLA compiles the division: the last bit of
+    # every estimate, and with it every step size.)
+    return jnp.where(jnp.isnan(estimate), 0, estimate)
 
 
 def checked_lipschitz(lipschitz, dtype) -> jax.Array:
