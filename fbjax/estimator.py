@@ -177,16 +177,18 @@ class WeightedL1(BaseEstimator):
         l2 = 1.0 / X.shape[0] if self.l2 is None else self.l2
         # the lower level on (X / a, y / c) with a, c powers of two (exact): fbjax's absolute tolerances then hold
         # relative to the data's scale (logistic labels: c = 1); ``_learn`` maps back
-        ka, kc = _exponent(_column_rms(X)), _exponent(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+        rms = _column_rms(X)
+        ka, kc = _exponent(rms), _exponent(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
         X, X_val, y, y_val = (_times(M, 2.0**-k) for M, k in ((X, ka), (X_val, ka), (y, kc), (y_val, kc)))
         X, y, X_val, y_val = _as_jax(X), jnp.asarray(y), _as_jax(X_val), jnp.asarray(y_val)
-        model = LOSSES[self.loss]
-        F = MODELS[model](X, y, l2=l2 * 2.0 ** (-2 * ka))
+        model, l2 = LOSSES[self.loss], l2 * 2.0 ** (-2 * ka)
+        known = {"lipschitz": l2} if rms == 0 else {}  # X = 0: Lambda_F = l2, which no power iteration finds
+        F = MODELS[model](X, y, l2=l2, **known)
         if self.fit_intercept and not centre:
             if self.loss == "logistic" and np.unique(np.asarray(y)).size < 2:
                 raise ValueError("fit_intercept=True: the training rows hold one class only, so no finite intercept "
                                  "fits them; pass X_val, y_val or another random_state")
-            F = WithIntercept(F)
+            F = WithIntercept(F, **known)
         # what shapes the program is static; the numbers are traced, so that a refit with another l2, radius,
         # step, start fraction or box_lower (a GridSearchCV over them) reuses the compiled program
         static = _Static(self.loss, self.outer, self.policy, self.max_iter, self.start == "scalar", self.grid,

@@ -112,11 +112,9 @@ def spectral_norm_sq(A, iters: int = 100, margin: float = 1.05, center: bool = F
         return w / jnp.linalg.norm(w)
 
     v = jax.lax.fori_loop(0, iters, step, v0 / jnp.linalg.norm(v0))
-    estimate = margin * jnp.sum(apply(v) ** 2)
-    # a finite A gives NaN only by 0 / 0: A^T A v = 0 from a random start, so A = 0 (or P A = 0), and the norm 0.
-    # (Guarded here and not in the loop, where a guard changes how XLA compiles the division: the last bit of
-    # every estimate, and with it every step size.)
-    return jnp.where(jnp.isnan(estimate), 0, estimate)
+    return margin * jnp.sum(apply(v) ** 2)  # NaN (0 / 0) for A = 0; not guarded here, since any guard changed how
+    # XLA compiles this program (the last bit of every estimate, and so of every step and solution: measured in
+    # session 34); checked_lipschitz names the case
 
 
 def checked_lipschitz(lipschitz, dtype) -> jax.Array:
@@ -124,9 +122,8 @@ def checked_lipschitz(lipschitz, dtype) -> jax.Array:
     Lambda_F`` must be a finite number ``> 0``)."""
     lipschitz = jax.lax.stop_gradient(jnp.asarray(lipschitz, dtype))
     bad = ~((lipschitz > 0) & jnp.isfinite(lipschitz))
-    return _errors.error_if(lipschitz, bad, "Lambda_F (the loss's lipschitz) must be finite and > 0; for a "
-                            "design with A = 0 (or, with an intercept, constant columns) it is l2, so such a design "
-                            "needs l2 > 0")
+    return _errors.error_if(lipschitz, bad, "Lambda_F (the loss's lipschitz) must be finite and > 0; with A = 0 "
+                            "the power iteration has no direction to find (0 / 0): pass lipschitz=l2, with l2 > 0")
 
 
 @functools.partial(_errors.checked_jit, jit=eqx.filter_jit)  # (not jax.jit: BCOO designs; the class is static)

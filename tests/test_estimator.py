@@ -404,18 +404,21 @@ def test_fit_is_equivariant_to_the_scale_of_the_data(loss, a, c, kw):
 
 
 def test_a_zero_design_gives_the_zero_model():
-    """``X = 0``: ``Lambda_F = l2`` (the power iteration's estimate of ``||X||^2`` is 0, not 0/0) and ``w = 0`` for
-    every penalty. Before, ``Lambda_F`` was NaN and the fit failed with "did not reach". With ``l2 = 0`` as well
-    ``F`` has no curvature, and the loss says so."""
+    """``X = 0``: ``w = 0`` for every penalty, and the fit says so, with and without an intercept. Before, the
+    power iteration's estimate of ``||X||^2`` was 0 / 0 = NaN, so was ``Lambda_F``, and the fit failed with "did not
+    reach". The fit now passes ``Lambda_F = l2``; a loss built on ``A = 0`` without ``lipschitz=`` raises, naming
+    the case, and so does a ``Lambda_F`` that is not finite and ``> 0``."""
     X, y = np.zeros((40, 6)), np.random.default_rng(0).standard_normal(40)
-    assert float(fbjax.LeastSquares(jnp.asarray(X), jnp.asarray(y), l2=0.5).lipschitz) == 0.5
     for loss, target in (("squared", y), ("logistic", np.sign(y))):
-        est = fbjax.WeightedL1(loss, max_iter=5, grid=10).fit(X, target)
-        assert np.all(np.asarray(est.coef_) == 0) and np.isfinite(est.validation_loss_)
-    with pytest.raises(RuntimeError, match=r"Lambda_F .* must be finite and > 0"):
-        fbjax.LeastSquares(jnp.asarray(X), jnp.asarray(y), l2=0.0)
-    with pytest.raises(RuntimeError, match=r"Lambda_F .* must be finite and > 0"):
-        fbjax.Logistic(jnp.ones((4, 2)), jnp.array([1.0, -1, 1, -1]), l2=0.1, lipschitz=float("nan"))
+        for intercept in (False, True):
+            est = fbjax.WeightedL1(loss, max_iter=5, grid=10, fit_intercept=intercept).fit(X, target)
+            assert np.all(np.asarray(est.coef_) == 0) and np.isfinite(est.validation_loss_)
+    with pytest.raises(RuntimeError, match=r"Lambda_F .* must be finite and > 0; with A = 0 .* pass lipschitz=l2"):
+        fbjax.LeastSquares(jnp.asarray(X), jnp.asarray(y), l2=0.5)
+    assert float(fbjax.LeastSquares(jnp.asarray(X), jnp.asarray(y), l2=0.5, lipschitz=0.5).lipschitz) == 0.5
+    for lipschitz in (0.0, float("nan"), float("inf")):
+        with pytest.raises(RuntimeError, match=r"Lambda_F .* must be finite and > 0"):
+            fbjax.Logistic(jnp.ones((4, 2)), jnp.array([1.0, -1, 1, -1]), l2=0.1, lipschitz=lipschitz)
 
 
 @parametrize_with_checks([fbjax.WeightedL1(max_iter=3, grid=5), fbjax.WeightedL1("logistic", max_iter=3, grid=5),
