@@ -241,6 +241,20 @@ def test_sweep_resumes_after_a_cut_write(tmp_path, monkeypatch):
         (r["method"], r["seed"]) for r in whole]
 
 
+def test_a_run_with_fewer_seeds_reports_its_own_seeds(tmp_path, monkeypatch):
+    """A folder that holds 2 seeds, resumed with ``seeds=1``: nothing is recomputed, and the store handed to the
+    reports holds seed 0 only (before: both, so the tables averaged over seeds the run did not ask for)."""
+    calls, real = [], sweep.run_batch
+    monkeypatch.setattr(sweep, "run_batch", lambda method, *a, **k: calls.append(method) or real(method, *a, **k))
+    both = sweep.run(TINY, str(tmp_path), progress=False)
+    calls.clear()
+    one = sweep.run(dataclasses.replace(TINY, seeds=1), str(tmp_path), progress=False)
+    assert calls == [] and {r["seed"] for r in one.rows} == {0} and len(one.rows) == len(both.rows) // 2
+    assert {r["seed"] for r in RunStore(str(tmp_path / "runs.jsonl")).rows} == {0, 1}  # the file keeps both
+    md = report.markdown(dataclasses.replace(TINY, seeds=1), one)
+    assert f"({len(one.rows)} runs on disk)" in md
+
+
 def _parses(line: str) -> bool:
     try:
         json.loads(line)

@@ -9,6 +9,7 @@ its earlier rows (one row per configuration, method and seed: the last one writt
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 
@@ -62,6 +63,13 @@ class RunStore:
             f.flush()
             os.fsync(f.fileno())
         self._rows.update((_key(r), r) for r in rows)
+
+    def of_seeds(self, seeds) -> RunStore:
+        """The rows of ``seeds`` only (a folder may hold more, from an earlier run with more seeds): a view for
+        the reports, which would otherwise average over every seed on disk."""
+        view = copy.copy(self)
+        view._rows = {k: r for k, r in self._rows.items() if k[2] in set(seeds)}
+        return view
 
     def select(self, **match) -> list[dict]:
         return [r for r in self.rows if all(r.get(k) == v for k, v in match.items())]

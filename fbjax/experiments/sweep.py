@@ -27,8 +27,9 @@ def check_settings(exp, out: str) -> None:
             raise ValueError(f"{out} holds results run with other settings ({what}); use another --out or delete it")
         return
     os.makedirs(out, exist_ok=True)
-    with open(path, "w") as f:
+    with open(path + ".part", "w") as f:  # then renamed: a run killed here leaves no cut settings.json
         json.dump(mine, f, indent=1)
+    os.replace(path + ".part", path)
 
 
 def check_model(exp, design) -> None:
@@ -88,4 +89,4 @@ def run(exp, out: str, how: str = "auto", progress: bool = True) -> RunStore:
             row.update({k: float(v[i]) if v.ndim == 1 else v[i] for k, v in res.items()})  # metrics; trajectories
             rows.append(row)
         store.add(rows)
-    return store
+    return store.of_seeds(seeds)
