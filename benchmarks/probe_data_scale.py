@@ -15,6 +15,11 @@ The committed code before the rescaling, for the "before" log: a ``git worktree`
 AR(1) rho 0.99 design (its target's root-mean-square is 64, so ``c = 64``): first fit and warm fits.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/probe_data_scale.py --ar1 --repeats 3
+
+``--floor``: instead, ``alpha_max_ / (a c)`` of a 200 x 30 design (four true features) at tiny scales, where
+``alpha_max`` falls below ``ALPHA_MAX_FLOOR`` = 1e-15.
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/probe_data_scale.py --floor
 """
 
 import argparse
@@ -90,9 +95,21 @@ def ar1(repeats):
               f"{int(np.sum(np.asarray(est.coef_) != 0))}, outer iterations {est.n_iter_}", flush=True)
 
 
+def floor(_):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 30))
+    y = X[:, :4] @ np.array([1.0, -2.0, 1.5, 0.5]) + 0.1 * rng.standard_normal(200)
+    print(fbjax.__file__, flush=True)
+    for a, c in [(1.0, 1.0), (1e-8, 1e-8), (1e-10, 1e-6)]:
+        est = fbjax.WeightedL1(l2=0.01 * a**2, max_iter=20).fit(a * X, c * y)
+        print(f"  a {a:g}, c {c:g}: alpha_max_ / (a c) {est.alpha_max_ / (a * c):.6g}, nnz "
+              f"{int(np.sum(np.asarray(est.coef_) != 0))}, R^2 {est.score(a * X, c * y):.10f}", flush=True)
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--ar1", action="store_true")
+    ap.add_argument("--floor", action="store_true")
     args = ap.parse_args()
-    (ar1 if args.ar1 else main)(args.repeats)
+    (ar1 if args.ar1 else floor if args.floor else main)(args.repeats)

@@ -75,7 +75,8 @@ class WeightedL1(BaseEstimator):
       box_lower: lower end ``log(alpha_max) + box_lower`` of the box for ``x = log(alpha)``, or None (no
         lower bound, the default); the upper end is ``log(0.9 alpha_max)``. Where ``alpha_max`` is 0 (``y``
         orthogonal to every column of ``X``: ``w = 0`` for every penalty) it is taken as ``ALPHA_MAX_FLOOR``
-        (1e-15, as scikit-learn's ``LassoCV`` does), and the fit returns ``coef_ = 0``.
+        (1e-15, as scikit-learn's ``LassoCV`` does; times ``a c`` for rescaled data, see Scale below), and the fit
+        returns ``coef_ = 0``.
       fit_intercept: also fit an unpenalised, unridged intercept ``c`` (default False, the paper's model): the lower
         level becomes ``mean_i l(x_i^T w + c, y_i) + l2/2 ||w||^2 + sum_i alpha_i |w_i|`` and the upper level the
         validation loss of ``X_val w + c``. For the squared loss on a dense ``X``, ``c = mean(y) - mean(X) w`` over
@@ -349,7 +350,7 @@ def _learn(prm: _Static, model, F, X_val, y_val, num: dict):
     # starts (aux) are w_s. The result is mapped back at the end.
     p, a, c = F.n_features, num["a"], num["c"]
     grad0 = F.grad(jnp.zeros(p, F.lipschitz.dtype))  # grad F(0): the ridge adds nothing
-    alpha_max = jnp.maximum(jnp.max(jnp.abs(grad0)) * a * c, ALPHA_MAX_FLOOR)
+    alpha_max = jnp.maximum(jnp.max(jnp.abs(grad0)), ALPHA_MAX_FLOOR) * a * c  # the floor relative to the scale
     shift = jnp.log(a) + jnp.log(c)  # x_s = x - shift (0 for a = c = 1: every number is then as without rescaling)
     upper = jnp.log(alpha_max) + math.log(0.9)
     lower = jnp.log(alpha_max) + num["box_lower"] if prm.boxed else None

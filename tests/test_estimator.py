@@ -374,15 +374,17 @@ def test_a_target_orthogonal_to_the_design_gives_the_zero_model(dtype):
 
 
 @pytest.mark.parametrize("loss, a, c, kw", [
-    ("squared", 1e3, 1e6, {}), ("squared", 1.0, 1e-6, {}), ("squared", 3e-4, 50.0, {"fit_intercept": True}),
+    ("squared", 1e3, 1e6, {}), ("squared", 1.0, 1e-6, {}), ("squared", 1e-8, 1e-8, {}),
+    ("squared", 3e-4, 50.0, {"fit_intercept": True}),
     ("squared", 1e4, 1e4, {"sparse": True, "fit_intercept": True}), ("logistic", 1e4, 1.0, {"outer": "nba"}),
 ])  # fmt: skip
 def test_fit_is_equivariant_to_the_scale_of_the_data(loss, a, c, kw):
     """``fit(a X, c y)`` with the ridge ``l2 a^2`` is the same problem as ``fit(X, y)`` with ``l2``: ``w = (c / a)
     w_1``, ``alpha = a c alpha_1``, ``Phi = c^2 Phi_1``. The fit rescales the data by powers of two, so that its
     absolute tolerances and stopping tests hold relative to the data's scale. Before, the first case failed ("did
-    not reach ||R_gamma||_inf <= tol": the residual's rounding floor lies above 1e-10 there) and the second
-    stopped at the start (``||h|| < 1e-8`` at once: Phi is 1e-12 times as large)."""
+    not reach ||R_gamma||_inf <= tol": the residual's rounding floor lies above 1e-10 there), the second
+    stopped at the start (``||h|| < 1e-8`` at once: Phi is 1e-12 times as large), and in the third the floor
+    that keeps ``log(alpha_max)`` finite (1e-15, absolute) lay 4x above ``alpha_max`` = 2.2e-16."""
     rng = np.random.default_rng(1)
     X = rng.standard_normal((80, 30)) * (np.abs(rng.standard_normal((80, 30))) > 0.3)  # for the sparse case
     y = X[:, :4] @ np.array([1.0, -2.0, 1.5, 0.5]) + 0.1 * rng.standard_normal(80) + 2.0 * kw.get("fit_intercept", 0)
