@@ -20,6 +20,11 @@ AR(1) rho 0.99 design (its target's root-mean-square is 64, so ``c = 64``): firs
 ``alpha_max`` falls below ``ALPHA_MAX_FLOOR`` = 1e-15.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/probe_data_scale.py --floor
+
+``--mixed``: instead, columns on different scales (4 of 30 columns, two of them with signal, times ``big``): test
+R^2 of ``WeightedL1()``, of ``StandardScaler(with_mean=False)`` then ``WeightedL1()``, and of ``LassoCV()``.
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/probe_data_scale.py --mixed
 """
 
 import argparse
@@ -106,10 +111,35 @@ def floor(_):
               f"{int(np.sum(np.asarray(est.coef_) != 0))}, R^2 {est.score(a * X, c * y):.10f}", flush=True)
 
 
+def mixed(_):
+    from sklearn.linear_model import LassoCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    n, p = 200, 30
+    w = np.zeros(p)
+    w[:6] = [1, -2, 1.5, 0.5, 1, 1]
+    X = rng.standard_normal((n, p))
+    y = X @ w + 0.1 * rng.standard_normal(n)
+    Xt = rng.standard_normal((500, p))
+    yt = Xt @ w
+    for big in [1.0, 1e3, 1e6]:
+        d = np.ones(p)
+        d[4:8] = big
+        plain = fbjax.WeightedL1().fit(X * d, y)
+        scaled = make_pipeline(StandardScaler(with_mean=False), fbjax.WeightedL1()).fit(X * d, y)
+        lasso = LassoCV().fit(X * d, y)
+        print(f"  big {big:g}: test R^2 WeightedL1 {plain.score(Xt * d, yt):.3f} (nnz "
+              f"{int(np.sum(np.asarray(plain.coef_) != 0))}), StandardScaler + WeightedL1 "
+              f"{scaled.score(Xt * d, yt):.3f}, LassoCV {lasso.score(Xt * d, yt):.3f}", flush=True)
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--ar1", action="store_true")
     ap.add_argument("--floor", action="store_true")
+    ap.add_argument("--mixed", action="store_true")
     args = ap.parse_args()
-    (ar1 if args.ar1 else floor if args.floor else main)(args.repeats)
+    (ar1 if args.ar1 else floor if args.floor else mixed if args.mixed else main)(args.repeats)
