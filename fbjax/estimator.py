@@ -75,7 +75,7 @@ class WeightedL1(BaseEstimator):
       box_lower: lower end ``log(alpha_max) + box_lower`` of the box for ``x = log(alpha)``, or None (no
         lower bound, the default); the upper end is ``log(0.9 alpha_max)``. Where ``alpha_max`` is 0 (``y``
         orthogonal to every column of ``X``: ``w = 0`` for every penalty) it is taken as ``ALPHA_MAX_FLOOR``
-        (1e-15, as scikit-learn's ``LassoCV`` does; times ``a c`` for rescaled data, see Scale below), and the fit
+        (1e-15, as scikit-learn's ``LassoCV`` does; times ``a s`` for rescaled data, see Scale below), and the fit
         returns ``coef_ = 0``.
       fit_intercept: also fit an unpenalised, unridged intercept ``c`` (default False, the paper's model): the lower
         level becomes ``mean_i l(x_i^T w + c, y_i) + l2/2 ||w||^2 + sum_i alpha_i |w_i|`` and the upper level the
@@ -91,8 +91,8 @@ class WeightedL1(BaseEstimator):
 
     Scale: where the largest column root-mean-square ``s_X`` of ``X`` or the root-mean-square ``s_y`` of ``y``
     (squared loss, after the centring) lies outside ``[1/16, 16]``, ``fit`` solves the lower level on ``X / a``
-    and ``y / c``, ``a`` and ``c`` the powers of two nearest ``s_X`` and ``s_y`` (exact in floating point), with
-    ``l2 / a^2`` and the penalties ``alpha / (a c)``, and the outer run on ``Phi / c^2``. That is the same problem,
+    and ``y / s``, ``a`` and ``s`` the powers of two nearest ``s_X`` and ``s_y`` (exact in floating point), with
+    ``l2 / a^2`` and the penalties ``alpha / (a s)``, and the outer run on ``Phi / s^2``. That is the same problem,
     and every attribute is of the data as given; but the lower level's tolerances (absolute, see
     :func:`fbjax.argmin`) and the outer solvers' stopping tests then hold relative to the data's scale, so raw
     features and targets of any magnitude fit (``fit(a X, c y)`` with ``l2 a^2`` gives ``c / a`` times the
@@ -180,11 +180,11 @@ class WeightedL1(BaseEstimator):
             x_mean, y_mean = X.mean(axis=0), y.mean()
             X, y, X_val, y_val = X - x_mean, y - y_mean, X_val - x_mean, y_val - y_mean
         l2 = 1.0 / X.shape[0] if self.l2 is None else self.l2
-        # the lower level on (X / a, y / c) with a, c powers of two (exact): fbjax's absolute tolerances then hold
-        # relative to the data's scale (logistic labels: c = 1); ``_learn`` maps back
+        # the lower level on (X / a, y / s) with a, s powers of two (exact): fbjax's absolute tolerances then hold
+        # relative to the data's scale (logistic labels: s = 1); ``_learn`` maps back
         rms = _column_rms(X)
-        ka, kc = _exponent(rms), _exponent(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
-        X, X_val, y, y_val = (_times(M, 2.0**-k) for M, k in ((X, ka), (X_val, ka), (y, kc), (y_val, kc)))
+        ka, ks = _exponent(rms), _exponent(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+        X, X_val, y, y_val = (_times(M, 2.0**-k) for M, k in ((X, ka), (X_val, ka), (y, ks), (y_val, ks)))
         X, y, X_val, y_val = _as_jax(X), jnp.asarray(y), _as_jax(X_val), jnp.asarray(y_val)
         model, l2 = LOSSES[self.loss], l2 * 2.0 ** (-2 * ka)
         known = {"lipschitz": l2} if rms == 0 else {}  # X = 0: Lambda_F = l2, which no power iteration finds
@@ -199,7 +199,7 @@ class WeightedL1(BaseEstimator):
         static = _Static(self.loss, self.outer, self.policy, self.max_iter, self.start == "scalar", self.grid,
                          self.box_lower is not None, tuple(sorted((self.argmin_kw or {}).items())))  # fmt: skip
         values = dict(radius=self.radius, step=self.step, start=1.0 if self.start == "scalar" else self.start,
-                      box_lower=0.0 if self.box_lower is None else self.box_lower, a=2.0**ka, c=2.0**kc)  # fmt: skip
+                      box_lower=0.0 if self.box_lower is None else self.box_lower, a=2.0**ka, s=2.0**ks)  # fmt: skip
         values = {k: jnp.asarray(v, F.lipschitz.dtype) for k, v in values.items()}
         result, alpha_max, x_scalar, intercept = _learn(static, model, F, X_val, y_val, values)
         # the lower-level solution the outer run computed at its best point, and Phi there
@@ -348,14 +348,14 @@ def _values(prm: _Static, *_) -> bool:
 
 @functools.partial(_errors.checked_jit, static_argnums=(0, 1), values=_values)
 def _learn(prm: _Static, model, F, X_val, y_val, num: dict):
-    # F, X_val, y_val are the data over (a, c) (``fit``): at w_s = w a / c and alpha_s = alpha / (a c) the lower level
-    # is F(w) / c^2, so S(x) = S_s(x - log(a c)) c / a, and the validation loss is c^2 that of the scaled data. The
-    # outer run sees x = log(alpha) of the data as given, and Phi / c^2 (its stopping tests are absolute); the warm
+    # F, X_val, y_val are the data over (a, s) (``fit``): at w_s = w a / s and alpha_s = alpha / (a s) the lower level
+    # is F(w) / s^2, so S(x) = S_s(x - log(a s)) s / a, and the validation loss is s^2 that of the scaled data. The
+    # outer run sees x = log(alpha) of the data as given, and Phi / s^2 (its stopping tests are absolute); the warm
     # starts (aux) are w_s. The result is mapped back at the end.
-    p, a, c = F.n_features, num["a"], num["c"]
+    p, a, s = F.n_features, num["a"], num["s"]
     grad0 = F.grad(jnp.zeros(p, F.lipschitz.dtype))  # grad F(0): the ridge adds nothing
-    alpha_max = jnp.maximum(jnp.max(jnp.abs(grad0)), ALPHA_MAX_FLOOR) * a * c  # the floor relative to the scale
-    shift = jnp.log(a) + jnp.log(c)  # x_s = x - shift (0 for a = c = 1: every number is then as without rescaling)
+    alpha_max = jnp.maximum(jnp.max(jnp.abs(grad0)), ALPHA_MAX_FLOOR) * a * s  # the floor relative to the scale
+    shift = jnp.log(a) + jnp.log(s)  # x_s = x - shift (0 for a = c = 1: every number is then as without rescaling)
     upper = jnp.log(alpha_max) + math.log(0.9)
     lower = jnp.log(alpha_max) + num["box_lower"] if prm.boxed else None
     intercept = F.intercept if isinstance(F, WithIntercept) else lambda w: 0.0  # noqa: E731
@@ -387,8 +387,8 @@ def _learn(prm: _Static, model, F, X_val, y_val, num: dict):
         result = nba(fun, x0, step=num["step"], **kw)
     else:
         result = optax_solve(fun, x0, prm.outer, **kw)
-    c0 = intercept(result.best_aux) * c  # in the program: no root compiled apart
-    back = {"aux": c / a, "best_aux": c / a, "value": c**2, "best_value": c**2, "values": c**2, "grad_norms": c**2}
+    c = intercept(result.best_aux) * s  # in the program: no root compiled apart
+    back = {"aux": s / a, "best_aux": s / a, "value": s**2, "best_value": s**2, "values": s**2, "grad_norms": s**2}
     scaled = [getattr(result, k) * f for k, f in back.items()]
     result = eqx.tree_at(lambda r: [getattr(r, k) for k in back], result, scaled)
-    return result, alpha_max, x_scalar, c0
+    return result, alpha_max, x_scalar, c
