@@ -355,7 +355,7 @@ def _learn(prm: _Static, model, F, X_val, y_val, num: dict):
     p, a, s = F.n_features, num["a"], num["s"]
     grad0 = F.grad(jnp.zeros(p, F.lipschitz.dtype))  # grad F(0): the ridge adds nothing
     alpha_max = jnp.maximum(jnp.max(jnp.abs(grad0)), ALPHA_MAX_FLOOR) * a * s  # the floor relative to the scale
-    shift = jnp.log(a) + jnp.log(s)  # x_s = x - shift (0 for a = c = 1: every number is then as without rescaling)
+    shift = jnp.log(a) + jnp.log(s)  # x_s = x - shift (0 for a = s = 1: every number is then as without rescaling)
     upper = jnp.log(alpha_max) + math.log(0.9)
     lower = jnp.log(alpha_max) + num["box_lower"] if prm.boxed else None
     intercept = F.intercept if isinstance(F, WithIntercept) else lambda w: 0.0  # noqa: E731
