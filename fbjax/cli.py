@@ -274,13 +274,14 @@ def main(argv=None) -> int:
         parser.error(f"--band, --start, --box-lower and --solver apply to the seed sweeps, not to {args.name}")
     if args.command == "reproduce" and (args.data or args.max_samples) and args.name not in DATA_EXPERIMENTS:
         parser.error(f"--data and --max-samples apply to {' and '.join(DATA_EXPERIMENTS)}, not to {args.name}")
-    for name, path in (args.data or []) if args.command == "reproduce" else []:
+    if args.command == "reproduce" and args.data:
         from fbjax.data import real
 
-        try:  # read now (the sweeps reuse the read: real.load caches it), so a bad file is a usage error
-            real.load(path, args.max_samples)
-        except ValueError as e:
-            parser.error(f"--data {name}: {e}")
+        for name, path in args.data:
+            try:  # read now (the sweeps reuse the read: real.load caches it), so a bad file is a usage error
+                real.load(path, args.max_samples)
+            except ValueError as e:
+                parser.error(f"--data {name}: {e}")
     try:  # before any compiling: a long run must not find out at its end that it cannot write
         os.makedirs(args.out, exist_ok=True)
         if not os.access(args.out, os.W_OK | os.X_OK):

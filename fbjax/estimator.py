@@ -179,14 +179,14 @@ class WeightedL1(BaseEstimator):
         if centre:  # c = mean(y) - mean(X) w: X w + c - y = (X - mean(X)) w - (y - mean(y)) on both splits
             x_mean, y_mean = X.mean(axis=0), y.mean()
             X, y, X_val, y_val = X - x_mean, y - y_mean, X_val - x_mean, y_val - y_mean
-        l2 = 1.0 / X.shape[0] if self.l2 is None else self.l2
         # the lower level on (X / a, y / s) with a, s powers of two (exact): fbjax's absolute tolerances then hold
         # relative to the data's scale (logistic labels: s = 1); ``_learn`` maps back
         rms = _column_rms(X)
         ka, ks = _exponent(rms), _exponent(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
         X, X_val, y, y_val = (_times(M, 2.0**-k) for M, k in ((X, ka), (X_val, ka), (y, ks), (y_val, ks)))
         X, y, X_val, y_val = _as_jax(X), jnp.asarray(y), _as_jax(X_val), jnp.asarray(y_val)
-        model, l2 = LOSSES[self.loss], l2 * 2.0 ** (-2 * ka)
+        model = LOSSES[self.loss]
+        l2 = (1.0 / X.shape[0] if self.l2 is None else self.l2) * 2.0 ** (-2 * ka)  # l2 / a^2
         known = {"lipschitz": l2} if rms == 0 else {}  # X = 0: Lambda_F = l2, which no power iteration finds
         F = MODELS[model](X, y, l2=l2, **known)
         if self.fit_intercept and not centre:
@@ -303,7 +303,7 @@ def _column_rms(X) -> float:
         sq = X.multiply(X).sum(axis=0)
     else:
         sq = np.einsum("ij,ij->j", X, X, dtype=np.float64)
-    return float(np.sqrt(np.max(sq) / X.shape[0])) if X.shape[1] else 1.0
+    return float(np.sqrt(np.max(sq) / X.shape[0]))  # (validate_data: at least one column)
 
 
 RESCALE_FROM = 16.0  # a data scale s outside [1/16, 16] is divided by 2^round(log2 s); within it, fits are as before

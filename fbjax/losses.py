@@ -112,9 +112,9 @@ def spectral_norm_sq(A, iters: int = 100, margin: float = 1.05, center: bool = F
         return w / jnp.linalg.norm(w)
 
     v = jax.lax.fori_loop(0, iters, step, v0 / jnp.linalg.norm(v0))
-    return margin * jnp.sum(apply(v) ** 2)  # NaN (0 / 0) for A = 0; not guarded here, since any guard changed how
-    # XLA compiles this program (the last bit of every estimate, and so of every step and solution: measured in
-    # session 34); checked_lipschitz names the case
+    return margin * jnp.sum(apply(v) ** 2)  # NaN (0 / 0) for A = 0; not guarded here, since each guard tried changed
+    # how XLA compiles the programs around it (the last bit of the estimate in some, and so of every step and
+    # solution: measured in session 34); checked_lipschitz names the case
 
 
 def checked_lipschitz(lipschitz, dtype) -> jax.Array:

@@ -217,13 +217,19 @@ def test_sweep_resumes_without_recomputing(tmp_path, monkeypatch):
     assert calls == []
 
 
+def counted_batches(monkeypatch) -> list:
+    """The methods of the blocks ``sweep.run`` computes from now on, in order."""
+    calls, real = [], sweep.run_batch
+    monkeypatch.setattr(sweep, "run_batch", lambda method, *a, **k: calls.append(method) or real(method, *a, **k))
+    return calls
+
+
 def test_sweep_resumes_after_a_cut_write(tmp_path, monkeypatch):
     """A run killed while it wrote its last block leaves one row of the block and a cut line. The next run skips
     the cut line, ends it before appending, runs the block again and keeps one row per (config, method, seed):
     the same rows as the uninterrupted run. Before, the first new row was glued to the cut line (lost on the next
     read) and the block's old row stayed beside its new one, so the report averaged a seed twice."""
-    calls, real = [], sweep.run_batch
-    monkeypatch.setattr(sweep, "run_batch", lambda method, *a, **k: calls.append(method) or real(method, *a, **k))
+    calls = counted_batches(monkeypatch)
     whole = sweep.run(TINY, str(tmp_path), progress=False).rows
     path = tmp_path / "runs.jsonl"
     lines = path.read_text().splitlines()
@@ -244,8 +250,7 @@ def test_sweep_resumes_after_a_cut_write(tmp_path, monkeypatch):
 def test_a_run_with_fewer_seeds_reports_its_own_seeds(tmp_path, monkeypatch):
     """A folder that holds 2 seeds, resumed with ``seeds=1``: nothing is recomputed, and the store handed to the
     reports holds seed 0 only (before: both, so the tables averaged over seeds the run did not ask for)."""
-    calls, real = [], sweep.run_batch
-    monkeypatch.setattr(sweep, "run_batch", lambda method, *a, **k: calls.append(method) or real(method, *a, **k))
+    calls = counted_batches(monkeypatch)
     both = sweep.run(TINY, str(tmp_path), progress=False)
     calls.clear()
     one = sweep.run(dataclasses.replace(TINY, seeds=1), str(tmp_path), progress=False)

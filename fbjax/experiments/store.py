@@ -67,8 +67,8 @@ class RunStore:
     def of_seeds(self, seeds) -> RunStore:
         """The rows of ``seeds`` only (a folder may hold more, from an earlier run with more seeds): a view for
         the reports, which would otherwise average over every seed on disk."""
-        view = copy.copy(self)
-        view._rows = {k: r for k, r in self._rows.items() if k[2] in set(seeds)}
+        view, seeds = copy.copy(self), set(seeds)
+        view._rows = {k: r for k, r in self._rows.items() if k[2] in seeds}
         return view
 
     def select(self, **match) -> list[dict]:
