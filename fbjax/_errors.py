@@ -6,7 +6,10 @@ callback. JAX never writes a program with a host callback to its persistent comp
 built with :func:`checked_jit`: inside them every check is a ``checkify.check``, functionalized into an error
 value that the call raises after the program returns, as :class:`jax.errors.JaxRuntimeError` with the same
 message. Those programs hold no host callback, and a second process loads them from the cache instead of
-compiling them (``benchmarks/RESULTS.md``, "Compiled programs cached across processes").
+compiling them (``benchmarks/RESULTS.md``, "Compiled programs cached across processes"). Each check is numbered by
+a hash of its message, not by ``checkify``'s count over the process, so the program's text does not depend on what
+the process traced before it. :func:`eager_checked` does the same for an eager call of a loop (the outer solvers),
+so that a failed check raises with its message alone.
 
 ``checkify`` refuses a ``jax.vmap`` of a while loop (a program with one keeps its callbacks), and it leaves
 a check inside a ``custom_vmap`` (``fbjax._batching.batch_switch``) as it is, which then cannot compile: checks
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import threading
 
 import equinox as eqx
@@ -34,6 +38,16 @@ try:  # not public API: without it (another JAX), checked_jit is jit and program
         include_in_jit_key=True, include_in_trace_context=True)  # fmt: skip
 except (ImportError, AttributeError, TypeError):  # pragma: no cover
     _AS_VALUES = None
+try:  # not public API: without it, checks are numbered by checkify's count (see _check)
+    from jax._src import checkify as _ck
+
+    _ck.FailedCheckError, _ck.get_traceback, _ck.update_error, _ck.init_error, _ck._check_error  # noqa: B018
+except (ImportError, AttributeError):  # pragma: no cover
+    _ck = None
+try:  # not public API either: without it, eager_checked is the function itself
+    from jax._src.core import trace_state_clean as _top_level
+except ImportError:  # pragma: no cover
+    _top_level = None
 _LOCAL = threading.local()  # .held: the open collectors of `deferred`, innermost last
 CHECK_FAILED = " (`check` failed)"  # what checkify appends to a message
 BATCHED_WHILE = "Checkify does not support batched while-loops"  # checkify's refusal of a vmapped while loop
@@ -53,8 +67,24 @@ def error_if(x, pred, msg: str):
     if held:
         held[-1].append((jnp.any(pred), msg))
     else:
-        checkify.check(~jnp.any(pred), msg.replace("{", "{{").replace("}", "}}"))
+        _check(jnp.any(pred), msg)
     return x
+
+
+def _check(failed, msg: str):
+    """``checkify.check(~failed, msg)``, numbered by the message.
+
+    ``checkify`` numbers each check from a counter global to the process and writes the number into the program,
+    so a program's text, and with it the key of JAX's persistent compilation cache, would depend on how many checks
+    the process had traced before (another fit, an eager outer run): a new process would load a cached program only
+    after the same history. Here the number is a hash of the message (30 bits), the same in every process; checks
+    with one message share it, which is all the number is for (the message reported)."""
+    if _ck is None:  # pragma: no cover
+        return checkify.check(~failed, msg.replace("{", "{{").replace("}", "}}"))
+    error = _ck.FailedCheckError(_ck.get_traceback(), msg.replace("{", "{{").replace("}", "}}"))
+    code = 1 + int.from_bytes(hashlib.blake2b(msg.encode(), digest_size=4).digest(), "big") % (2**30 - 1)
+    payload, metadata = jax.tree_util.tree_flatten(error)
+    _ck._check_error(_ck.update_error(_ck.init_error, failed, code, {code: metadata}, payload, error.get_effect_type()))
 
 
 class Deferred(eqx.Module):
@@ -149,10 +179,43 @@ def checked_jit(fun, *, jit=jax.jit, values=None, **jit_kw):
                 raise
             callbacks.append(True)
             return plain(*args, **kw)
-        msg = err.get()
-        if msg is not None:
-            raise jax.errors.JaxRuntimeError(msg.removesuffix(CHECK_FAILED))
-        return out
+        return _raised(err, out)
 
     call.program = program  # the compiled program (its _cache_size(), lower(...))
+    return call
+
+
+def _raised(err, out):
+    """``out``, or the failed check of ``err`` (a ``checkify`` error value) raised as ``JaxRuntimeError``."""
+    msg = err.get()
+    if msg is not None:
+        raise jax.errors.JaxRuntimeError(msg.removesuffix(CHECK_FAILED))
+    return out
+
+
+def eager_checked(fun):
+    """``fun`` whose checks, in a call at the top level (no trace active: an eager call), are values.
+
+    An eager call of a loop (an outer run) compiles the loop, so a check inside it raises through a host callback,
+    and the message arrives at the end of the callback's traceback ("INTERNAL: CpuCallback error ..."). Called
+    eagerly, ``fun`` is traced with checks as values and run op by op (``checkify``), and a failed check raises
+    :class:`jax.errors.JaxRuntimeError` with fbjax's message alone, after the call. Inside a trace (``jax.jit``,
+    ``jax.vmap``, ``jax.grad``, a :func:`checked_jit` program) it is ``fun``; so is a call that ``checkify``
+    refuses (one that vmaps a while loop), after the refused trace."""
+    if _AS_VALUES is None or _top_level is None:  # pragma: no cover
+        return fun
+
+    @functools.wraps(fun)
+    def call(*args, **kw):
+        if not _top_level():
+            return fun(*args, **kw)
+        try:
+            with _AS_VALUES(True):
+                err, out = checkify.checkify(lambda: fun(*args, **kw), errors=checkify.user_checks)()
+        except ValueError as e:
+            if BATCHED_WHILE not in str(e):
+                raise
+            return fun(*args, **kw)
+        return _raised(err, out)
+
     return call

@@ -264,6 +264,41 @@ def test_estimator_program_is_written_to_the_persistent_compilation_cache(tmp_pa
     assert {"jit_checked__learn", "jit_checked__checked_data"} <= names, sorted(names)
 
 
+def test_a_checked_program_does_not_depend_on_the_checks_traced_before_it():
+    """checkify numbers checks from a counter global to the process and writes the numbers into the program, so a
+    program's text (the persistent cache's key) followed the process's history: a new process loaded a cached fit
+    only after the same earlier fits (and a program traced twice differed). fbjax numbers its checks by their
+    messages now; the messages reported stay right, fbjax's and another checkify user's."""
+    from jax.experimental import checkify
+
+    from fbjax._errors import checked_jit, error_if
+
+    F, _ = _small_lasso(seed=3)
+    x = jnp.full(F.n_features, np.log(0.05))
+
+    def fun(x, it):
+        y = fbjax.argmin(F, error_if(x, x[0] > 10.0, "x[0] above 10"), max_iter=it)
+        return error_if(y, jnp.sum(y) > 1e3, "sum above 1e3")
+
+    def text():
+        return checked_jit(fun, static_argnums=1).program.lower(x, 10_000).as_text()
+
+    first = text()
+    other = checkify.checkify(lambda v: (checkify.check(v > 0, "v must be positive"), v)[1])
+    other(1.0)
+    checked_jit(lambda v: error_if(v, v < 0, "another program's check"))(1.0)
+    fbjax.ntrba(lambda v: (jnp.sum(v**2), 2 * v), jnp.ones(2), max_iter=2)  # an eager run: checks as values too
+    assert text() == first
+    run = checked_jit(fun, static_argnums=1)
+    with pytest.raises(jax.errors.JaxRuntimeError, match=r"^x\[0\] above 10$"):
+        run(x.at[0].set(11.0), 10_000)
+    with pytest.raises(jax.errors.JaxRuntimeError, match="did not reach"):
+        run(x, 2)
+    err, _ = other(-1.0)  # the process's own count goes on where it was
+    with pytest.raises(checkify.JaxRuntimeError, match="v must be positive"):
+        err.throw()
+
+
 def test_a_program_checkify_refuses_keeps_its_callbacks():
     """checkify refuses a vmapped while loop (a seed sweep with ``--batch vmap``, the estimator's grid on a
     GPU): such a ``checked_jit`` program runs as plain jit, and its checks still raise. ``values=`` says so
