@@ -261,6 +261,54 @@ def test_bad_input_errors():
             jax.block_until_ready(jax.jit(lambda lo: solve(FUN, jnp.zeros(4), lower=lo).x)(jnp.array([0.0, jnp.nan, 0, 0])))
 
 
+SOLVERS = {
+    "fbjax.nba": fbjax.nba,
+    "fbjax.ntrba": fbjax.ntrba,
+    "fbjax.optax_solve": lambda f, x, **kw: fbjax.optax_solve(f, x, optax.sgd(0.1), **kw),
+    "fbjax.baselines.sparse_ho_gd": sparse_ho_gd,
+}
+
+
+@pytest.mark.parametrize("name", SOLVERS)
+def test_bad_values_are_named_at_the_call_or_when_traced(name):
+    """A non-finite ``x0``, an empty box and a tolerance that is negative or NaN are ValueErrors at the call, named;
+    traced, they raise when the program runs."""
+    solve = SOLVERS[name]
+    for x0 in (jnp.array([0.0, jnp.nan, 0, 0]), jnp.array([0.0, 0, -jnp.inf, 0])):
+        with pytest.raises(ValueError, match=r"x0 contains NaN or inf"):
+            solve(FUN, x0, max_iter=3)
+        with pytest.raises(Exception, match=r"x0 contains NaN or inf"):
+            jax.block_until_ready(jax.jit(lambda x: solve(FUN, x, max_iter=3).x)(x0))
+    with pytest.raises(ValueError, match="the box is empty"):
+        solve(FUN, jnp.zeros(4), max_iter=3, lower=1.0, upper=jnp.array([2.0, 2, 0, 2]))
+    for tol in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=r"tol must be a finite number >= 0"):
+            solve(FUN, jnp.zeros(4), max_iter=3, tol=tol)
+    assert solve(FUN, jnp.zeros(4), max_iter=3, tol=0.0).num_iter == 3  # 0: never stop on ||h||
+
+
+@pytest.mark.parametrize("name", SOLVERS)
+def test_an_eager_run_raises_the_check_s_message_alone(name):
+    """Called eagerly, an outer run's checks are values (``fbjax._errors.eager_checked``): the oracle's non-finite
+    output, and a lower level that did not converge inside it, raise ``JaxRuntimeError`` with fbjax's message, not
+    at the end of a host callback's traceback. Under ``jax.jit`` they still raise. A Python number is a value."""
+    solve = SOLVERS[name]
+    nan = lambda x: (jnp.nan * jnp.sum(x), x)  # noqa: E731
+    for oracle, match in ((nan, "the oracle returned a non-finite value"), (lambda x: (float("nan"), x), "non-finite")):
+        with pytest.raises(jax.errors.JaxRuntimeError) as err:
+            solve(oracle, jnp.ones(2), max_iter=3)
+        assert str(err.value).startswith(name) and match in str(err.value) and "allback" not in str(err.value)
+    with pytest.raises(Exception, match="the oracle returned a non-finite value"):
+        jax.block_until_ready(jax.jit(lambda x: solve(nan, x, max_iter=3).x)(jnp.ones(2)))
+    assert np.all(solve(lambda x: (1.0, x), jnp.ones(2), max_iter=3).values == 1.0)
+
+    F, x, _, _ = random_problem(0, 30, 10)
+    unsolved = jax.value_and_grad(lambda x: jnp.sum(fbjax.argmin(F, x, max_iter=2) ** 2))
+    with pytest.raises(jax.errors.JaxRuntimeError) as err:
+        solve(unsolved, x, max_iter=3)
+    assert str(err.value).startswith("fbjax.argmin: the lower-level solver did not reach")
+
+
 @pytest.mark.parametrize("solve", ["nba", "ntrba", "optax", "sparse_ho_gd"])
 def test_malformed_oracles_are_named(solve):
     """An oracle of the wrong form fails at trace time with what is wrong, not inside lax.cond."""
@@ -292,7 +340,7 @@ def test_step_and_radius_are_checked_and_may_be_traced():
     as ``WeightedL1`` refits use it) and is checked when the program runs."""
     for solver, name in ((fbjax.nba, "step"), (fbjax.ntrba, "radius"), (sparse_ho_gd, "p_grad_norm")):
         for bad in (0.0, -1.0, "0.1", True, float("inf")):
-            with pytest.raises(ValueError, match=f"{name} must be a positive number"):
+            with pytest.raises(ValueError, match=f"{name} must be a positive finite number"):
                 solver(FUN, jnp.zeros(4), max_iter=3, **{name: bad})
         run = jax.jit(lambda r, solver=solver, name=name: solver(FUN, jnp.zeros(4), max_iter=20, **{name: r}))
         for r in (0.1, 0.3):

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 
 from fbjax import _errors
@@ -113,8 +114,7 @@ NON_FINITE = "the oracle returned a non-finite value or subgradient"
 def checked(value, h, where: str):
     """Raise (also under jit) on a non-finite oracle output instead of iterating on NaN."""
     bad = ~(jnp.isfinite(value) & jnp.all(jnp.isfinite(h)))
-    value = _errors.error_if(value, bad, f"{where}: {NON_FINITE}")
-    return value, h
+    return _errors.error_if((value, h), bad, f"{where}: {NON_FINITE}")  # on both: x_k+1 reads h only
 
 
 def box(lower, upper):
@@ -140,41 +140,57 @@ def check_x0(x0, lower, upper):
     return x0
 
 
-def setup(fun, x0, max_iter, lower, upper, aux0, name):
+def setup(fun, x0, max_iter, lower, upper, aux0, name, tol):
     """Validate the common arguments and the oracle's output (:func:`check_oracle`); returns
-    ``(oracle, project, P_X(x0), inf)`` with ``inf`` the initial best value."""
+    ``(oracle, project, P_X(x0), inf, tol)`` with ``inf`` the initial best value. Bad values raise
+    ValueError now, or where they are traced when the program runs."""
+    x0_in = x0
     x0 = check_x0(x0, lower, upper)
     if not is_count(max_iter):
         raise ValueError(f"{name}: max_iter must be a positive int, got {max_iter!r}")
+    (tol,) = check_positive(zero_ok=True, tol=tol)
     project = box(lower, upper)
     oracle = as_oracle(fun, aux0 is not None, name)
     inf = check_oracle(oracle, x0, aux0, name)
-    return oracle, project, _errors.error_if(project(x0), empty_box(lower, upper), f"{name}: {EMPTY_BOX}"), inf
+    x0 = refuse(project(x0), empty_box, (lower, upper), f"{name}: {EMPTY_BOX}")
+    x0 = refuse(x0, lambda x, xp: ~xp.all(xp.isfinite(x)), (x0_in,), f"{name}: x0 contains NaN or inf")
+    return oracle, project, x0, inf, tol
+
+
+def refuse(out, bad, operands, msg: str):
+    """``out``, where ``bad(*operands, xp)`` is False: tested now with NumPy (ValueError) where no operand is
+    traced, else when the program runs (:func:`fbjax._errors.error_if`)."""
+    if not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(operands)):
+        if bad(*(None if o is None else np.asarray(o) for o in operands), np):
+            raise ValueError(msg)
+        return out
+    return _errors.error_if(out, bad(*operands, jnp), msg)
 
 
 EMPTY_BOX = "the box is empty or not a number: need lower <= upper everywhere"
 
 
-def empty_box(lower, upper):
-    """Whether ``[lower, upper]`` is empty somewhere or has a NaN end (bounds may be traced)."""
-    bad = jnp.asarray(False)
+def empty_box(lower, upper, xp=jnp):
+    """Whether ``[lower, upper]`` is empty somewhere or has a NaN end (``xp``: ``jax.numpy``, or ``numpy``)."""
+    bad = xp.asarray(False)
     for b in (lower, upper):
         if b is not None:
-            bad = bad | jnp.any(jnp.isnan(jnp.asarray(b)))
+            bad = bad | xp.any(xp.isnan(xp.asarray(b)))
     if lower is not None and upper is not None:
-        bad = bad | jnp.any(jnp.asarray(lower) > jnp.asarray(upper))
+        bad = bad | xp.any(xp.asarray(lower) > xp.asarray(upper))
     return bad
 
 
-def check_positive(**kwargs) -> list:
-    """The values, each a finite number ``> 0`` (not a bool; checked now: ValueError) or a real scalar array,
-    which may be traced (checked when the program runs: ``> 0`` and finite), so that a step or radius can be an
-    argument of a jitted run without a recompile per value."""
+def check_positive(*, zero_ok: bool = False, **kwargs) -> list:
+    """The values, each a finite number ``> 0`` (``>= 0`` with ``zero_ok``; not a bool; checked now: ValueError)
+    or a real scalar array, which may be traced (checked when the program runs), so that a step or radius can be
+    an argument of a jitted run without a recompile per value."""
+    what = "a finite number >= 0" if zero_ok else "a positive finite number"
     out = []
     for name, v in kwargs.items():
         if isinstance(v, jax.Array) and v.ndim == 0 and jnp.issubdtype(v.dtype, jnp.floating):
-            v = _errors.error_if(v, ~((v > 0) & jnp.isfinite(v)), f"{name} must be a positive finite number")
-        elif isinstance(v, bool) or not (isinstance(v, numbers.Real) and 0 < v < math.inf):
-            raise ValueError(f"{name} must be a positive number, got {v!r}")
+            v = _errors.error_if(v, ~(((v >= 0) if zero_ok else (v > 0)) & jnp.isfinite(v)), f"{name} must be {what}")
+        elif isinstance(v, bool) or not (isinstance(v, numbers.Real) and math.isfinite(v) and (v > 0 or zero_ok and v == 0)):
+            raise ValueError(f"{name} must be {what}, got {v!r}")
         out.append(v)
     return out

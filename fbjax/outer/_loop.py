@@ -11,11 +11,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from fbjax import _errors
 from fbjax.outer._common import OuterResult, checked, setup, tree_where
 
 
+@_errors.eager_checked
 def first_order_loop(fun, x0, update, state0, *, max_iter, tol, lower, upper, aux0, record_x, name) -> OuterResult:
-    oracle, project, x0, inf = setup(fun, x0, max_iter, lower, upper, aux0, name)
+    oracle, project, x0, inf, tol = setup(fun, x0, max_iter, lower, upper, aux0, name, tol)
 
     def body(carry, k):
         x, v_last, gn_last, aux, best_x, best_v, best_aux, done, n_iter, n_evals, state = carry

@@ -45,6 +45,7 @@ def radius_update(tr: TrustRegion, radius, ratio, step_norm, tried):
     return accept, new, ~accept & (contracted <= tr.radius_min)
 
 
+@_errors.eager_checked
 def ntrba(
     fun, x0, *, max_iter: int = 50, radius: float = 0.1, tol: float = 1e-8, lower=None, upper=None, aux0=None,
     trust_region: TrustRegion = TrustRegion(), record_x: bool = False,
@@ -68,7 +69,7 @@ def ntrba(
     """
     (radius,) = check_positive(radius=radius)
     tr = trust_region
-    oracle, project, x0, inf = setup(fun, x0, max_iter, lower, upper, aux0, "fbjax.ntrba")
+    oracle, project, x0, inf, tol = setup(fun, x0, max_iter, lower, upper, aux0, "fbjax.ntrba", tol)
     dtype = x0.dtype
 
     # Step 0 of the scan evaluates the oracle at x0 and the max_iter steps after it are Alg. 3's: one
