@@ -5,6 +5,8 @@ Calibrated degenerate design (seed 0, n = 100, p = 150, rho = 0.95), least squar
 from three starting points with the same oracle, then ``ntrba`` under ``jax.jit`` (the first call compiles).
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/probe_eager_outer.py
+    # with JAX's persistent cache, twice (session 35): an empty folder, then the same folder
+    for i in 1 2; do JAX_COMPILATION_CACHE_DIR=DIR OPENBLAS_NUM_THREADS=1 python benchmarks/probe_eager_outer.py; done
 """
 
 import time

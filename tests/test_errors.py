@@ -299,6 +299,27 @@ def test_a_checked_program_does_not_depend_on_the_checks_traced_before_it():
         err.throw()
 
 
+def test_an_eager_outer_run_is_cached_and_runs_on_its_own_data(tmp_path):
+    """An eager outer run traces its checks as values, so its loop holds no host callback and JAX's persistent
+    cache keeps it: a second run in the process loads it. Loaded, it runs on the data of its own call (the oracle's
+    arrays are the program's arguments): the same values as under ``jax.jit``, per dataset."""
+    script = """
+import jax, jax.numpy as jnp, numpy as np; jax.config.update("jax_enable_x64", True); import fbjax
+for seed in (0, 1, 0):
+    r = np.random.default_rng(seed); A, Av = r.standard_normal((30, 10)), r.standard_normal((20, 10))
+    F, bv = fbjax.LeastSquares(A, r.standard_normal(30), l2=1e-2), r.standard_normal(20)
+    fun = jax.value_and_grad(lambda x: jnp.mean((Av @ fbjax.argmin(F, x) - bv) ** 2))
+    eager, jitted = fbjax.ntrba(fun, jnp.full(10, -2.0), max_iter=4), jax.jit(lambda x0: fbjax.ntrba(fun, x0, max_iter=4))
+    assert np.array_equal(eager.values, jitted(jnp.full(10, -2.0)).values), seed
+    print(float(eager.best_value))
+"""
+    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True).stdout
+    values = [float(v) for v in out.split()]
+    assert values[0] == values[2] != values[1]
+    assert any(f.name.startswith("jit_scan") for f in tmp_path.iterdir()), sorted(f.name for f in tmp_path.iterdir())
+
+
 def test_a_program_checkify_refuses_keeps_its_callbacks():
     """checkify refuses a vmapped while loop (a seed sweep with ``--batch vmap``, the estimator's grid on a
     GPU): such a ``checked_jit`` program runs as plain jit, and its checks still raise. ``values=`` says so
