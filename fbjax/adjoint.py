@@ -43,14 +43,16 @@ are linearly dependent) is an error: the selection larger than ``F.hess_rank_bou
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import lineax as lx
 
 from fbjax import _errors
 from fbjax._batching import batch_switch, batch_when
-from fbjax.coderivative import Policy
-from fbjax.fb import A_
+from fbjax.coderivative import Null, Policy
+from fbjax.fb import A_, I_MINUS, I_PLUS
 from fbjax.losses import SmoothLoss
 
 BUCKETS = (32, 64, 128, 256, 512, 1024, 2048, 4096)  # read when a program is traced
@@ -295,6 +297,7 @@ def reduced_adjoint(
     return sigma, _errors.error_if(q, singular, SINGULAR)
 
 
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 6, 7, 8))
 def _reduced_adjoint(policy, F, y, z, codes, gamma, method, buckets, max_support):
     p = z.shape[0]
     if method == "cg":
@@ -334,3 +337,19 @@ def _reduced_adjoint(policy, F, y, z, codes, gamma, method, buckets, max_support
     if not any(k > cholesky_max() for k in sizes) and not overflow:
         return sigma, q  # Cholesky only: no CG to finish
     return _exact_where_cg_stalled(policy, F, y, z, codes, gamma, sigma, q)
+
+
+@_reduced_adjoint.defjvp
+def _reduced_adjoint_jvp(policy, method, buckets, max_support, primals, tangents):
+    """Forward mode (``jax.hessian`` of ``Phi``, forward over reverse): on the selected set ``S`` (fixed nearby),
+    ``gamma H_SS q_S = -z_S`` gives ``q_S' = -(gamma H_SS)^-1 (z' + (gamma H)' q)_S``, with ``(gamma H)' q`` one
+    ``jax.jvp`` of ``gamma F.hvp(y, q)`` in ``(F, y, gamma)``, solved as ``q`` was: the same buckets, CG and its
+    exact rerun. The policy and the solves are not differentiated (CG's tolerance and loops have no tangent)."""
+    F, y, z, codes, gamma = primals
+    dF, dy, dz, _, dgamma = tangents
+    sigma, q = _reduced_adjoint(policy, F, y, z, codes, gamma, method, buckets, max_support)
+    _, dHq = jax.jvp(lambda F_, y_, g_: g_ * F_.hvp(y_, q), (F, y, gamma), (dF, dy, dgamma))
+
+    on_S = jnp.where(sigma > 0, I_PLUS, jnp.where(sigma < 0, I_MINUS, A_)).astype(codes.dtype)  # Null selects sigma
+    _, dq = _reduced_adjoint(Null(), F, y, dz + dHq, on_S, gamma, method, buckets, max_support)
+    return (sigma, q), (jnp.zeros_like(sigma), dq)

@@ -17,6 +17,13 @@ gives ``theta_bar = [d_theta grad F_theta(y)]^T (gamma q)``, computed with one `
 
 Note: the ``"sc"`` policy reads the sign of ``z``, so the backward map is positively homogeneous,
 not linear, in ``z``: ``jax.grad`` and ``jax.vjp`` are well defined; linear transposition is not.
+
+Second order, forward over reverse (``jax.hessian`` of ``Phi``, or ``jax.jvp`` of ``jax.grad`` for a
+Hessian-vector product): JAX differentiates the forward solver's iterations, and the reduced adjoint has its own
+forward-mode rule on the selected set (:mod:`fbjax.adjoint`), so at a non-degenerate point this is ``Phi``'s
+Hessian (tested against the closed form on the support). At a degenerate point it is whatever the one-sided
+derivatives of the iterations give, not an element of a generalized Hessian. Reverse over reverse (``jax.grad``
+of ``jax.grad``) is not available: the solvers' while loops have no reverse-mode rule.
 """
 
 from __future__ import annotations

@@ -506,3 +506,37 @@ def test_partition_gamma_changes_only_the_band():
     ref = grad("null")
     wide = grad("null", partition_gamma=step)  # ... inside at the larger step: null drops it
     assert abs(float(ref[i])) > 1e-6 and float(wide[i]) == 0.0
+
+
+@pytest.mark.parametrize("adjoint", ["auto", "cg"])
+def test_hessian_by_forward_over_reverse_matches_the_support_formula(adjoint):
+    """``jax.hessian`` of ``Phi`` (forward over reverse: JAX differentiates the solver's iterations, the adjoint
+    its own rule) at a non-degenerate point equals the second derivative on the fixed support:
+    ``y_S = K^-1 (A_S^T b / n - e^{x_S} s)``, ``K = A_S^T A_S / n + l2 I``, so ``J = dy_S/dx_S = -K^-1 diag(e^x s)``
+    and ``H_SS = J^T G J - diag(e^{x_S} s (K^-1 w_S))`` with ``w``, ``G`` the gradient and Hessian of ``L`` in
+    ``y``; 0 off ``S``. With ``adjoint="cg"`` it stopped before: lineax cannot differentiate a CG solve."""
+    F, x, A_val, b_val = nondegenerate("ls", False)
+    L = upper("ls", A_val, b_val)
+    H = np.asarray(jax.jit(jax.hessian(lambda x: L(fbjax.argmin(F, x, tol=TOL, max_iter=100_000, adjoint=adjoint))))(x))
+    A, b, n = np.asarray(F.A), np.asarray(F.b), F.A.shape[0]
+    y = np.asarray(fbjax.solve(F, x, tol=TOL, max_iter=100_000).y)
+    S = np.flatnonzero(y)
+    e, Av = np.exp(np.asarray(x))[S] * np.sign(y[S]), np.asarray(A_val)
+    K = A[:, S].T @ A[:, S] / n + F.l2 * np.eye(len(S))
+    J = -np.linalg.solve(K, np.diag(e))
+    w = Av[:, S].T @ (Av @ y - np.asarray(b_val)) / len(b_val)
+    want = np.zeros_like(H)
+    want[np.ix_(S, S)] = J.T @ (Av[:, S].T @ Av[:, S] / len(b_val)) @ J - np.diag(e * np.linalg.solve(K, w))
+    assert 0 < len(S) < len(y) and np.linalg.norm(want) > 1e-3
+    np.testing.assert_allclose(H, want, rtol=0, atol=1e-11 * np.max(np.abs(want)))  # 2.6e-14 measured
+
+
+def test_hessian_of_a_logistic_phi_matches_finite_differences_of_its_gradient():
+    F, x, A_val, b_val = nondegenerate("logistic", False)
+    L = upper("logistic", A_val, b_val)
+    phi = lambda x: L(fbjax.argmin(F, x, tol=TOL, max_iter=100_000))  # noqa: E731
+    H = jax.jit(jax.hessian(phi))(x)
+    grad = jax.jit(jax.grad(phi))
+    fd = jnp.stack([central_fd(grad, x, e, h=1e-5) for e in jnp.eye(x.shape[0])], axis=1)
+    assert jnp.linalg.norm(fd) > 1e-3
+    assert jnp.linalg.norm(H - fd) <= 1e-6 * jnp.linalg.norm(fd)
