@@ -151,6 +151,11 @@ class WeightedL1(BaseEstimator):
                                            and 0 < self.start < math.inf)):
             raise ValueError(f"start must be 'scalar' or a fraction f > 0 of alpha_max, got {self.start!r}")
         check_positive(radius=self.radius, step=self.step)  # here: in the program they are traced
+        if self.l2 is not None:
+            check_positive(zero_ok=True, l2=self.l2)
+        for name in ("max_iter", "grid"):
+            if not _checks.is_count(getattr(self, name)):
+                raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
         if self.box_lower is not None and not (-math.inf < self.box_lower < math.log(0.9)):
             raise ValueError(f"box_lower must be None or a number below log(0.9), got {self.box_lower!r}")
         reserved = {"psi", "policy", "y0"} & set(self.argmin_kw or {})
