@@ -90,7 +90,8 @@ def page_size(k: int) -> int:
 
 
 def _sq_col_norms(A):
-    if _checks.is_sparse(A):
+    if _checks.is_sparse(A):  # a BCOO may repeat an index (its entries add up): square the sums, not the parts
+        A = A if A.unique_indices else A.sum_duplicates(nse=A.nse)
         return jnp.zeros(A.shape[1], A.dtype).at[A.indices[:, 1]].add(A.data**2)
     return jnp.sum(A * A, axis=0)
 

@@ -41,6 +41,20 @@ def test_dense_and_sparse_losses_agree():
     np.testing.assert_allclose(Fs.coordinate_lipschitz(), F.coordinate_lipschitz(), rtol=1e-12)
 
 
+def test_a_bcoo_with_repeated_indices_is_the_matrix_of_its_sums():
+    """BCOO adds up entries that share an index. The squared column norms (``coordinate_lipschitz()``, the paper
+    code's step behind the published band) squared the parts before: ``a^2 + b^2`` for the entry ``a + b``. Each
+    entry is split in two parts of one sign here."""
+    F, _, _, _ = random_problem(4)
+    D = sparse.BCOO.fromdense(F.A)
+    split = sparse.BCOO((jnp.concatenate([0.3 * D.data, 0.7 * D.data]), jnp.concatenate([D.indices, D.indices])),
+                        shape=D.shape)
+    Fs = fbjax.LeastSquares(split, F.b, l2=F.l2)
+    np.testing.assert_allclose(Fs.coordinate_lipschitz(), F.coordinate_lipschitz(), rtol=1e-13)
+    np.testing.assert_allclose(Fs.grad(jnp.ones(F.n_features)), F.grad(jnp.ones(F.n_features)), rtol=1e-13)
+    np.testing.assert_allclose(jax.jit(fbjax.losses._sq_col_norms)(split), jnp.sum(F.A**2, axis=0), rtol=1e-13)
+
+
 def test_soft_threshold_and_partition_codes():
     u = jnp.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
     v = jnp.array([2.0, -2.0, 0.5, 1.0, -1.0, 0.96, 1.04])
