@@ -219,6 +219,15 @@ def test_batched_outer_runs_equal_the_loop(how):
         np.testing.assert_allclose(best[i], bx, rtol=1e-9)
 
 
+def test_batch_map_names_a_batch_without_one_leading_axis():
+    """A list of numbers, a scalar leaf, leaves of two sizes or no leaf at all: a ValueError naming the shapes (was
+    an AttributeError on ``int.shape``, or ``lax.map``'s message)."""
+    for batch in ([1.0, 2.0], (jnp.zeros(3), 1.0), (jnp.zeros((3, 2)), jnp.zeros((4, 2))), ()):
+        with pytest.raises(ValueError, match="batch_map maps over the leading axis of every leaf"):
+            fbjax.batch_map(lambda b: b, batch)
+    np.testing.assert_array_equal(fbjax.batch_map(lambda b: 2 * b, jnp.arange(3.0)), [0.0, 2.0, 4.0])
+
+
 def test_batch_map_shards_over_devices():
     """With several devices (here 3 XLA:CPU host devices, in a child process: JAX reads the count at start-up;
     ``JAX_PLATFORMS=cpu``, so that a GPU machine's child uses them and not its one GPU)
