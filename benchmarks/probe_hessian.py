@@ -6,6 +6,8 @@
 2. The calibrated (0.95, 100, 150) design, seed 0, at ``x0 - 0.3`` (off its biactive point), the default tolerance:
    compile and run times of ``jax.grad``, one Hessian-vector product ``jax.jvp(jax.grad(phi), (x,), (v,))`` and
    ``jax.hessian`` (medians of 5 after the first call), and their accuracy against the closed form.
+3. The same design at its calibrated ``x0``, where coordinates are biactive: finite, and how far from symmetric.
+4. float32 on the instance of 1.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/probe_hessian.py
 """
@@ -67,6 +69,23 @@ def main():
     Hv = np.asarray(programs["one H v (jax.jvp of jax.grad)"][0](x, v))
     print(f"   max |H - closed form| / max |closed form|: {np.max(np.abs(H - want)) / np.max(np.abs(want)):.1e}")
     print(f"   max |H v - closed form v| / max |closed form v|: {np.max(np.abs(Hv - want @ np.asarray(v))) / np.max(np.abs(want @ np.asarray(v))):.1e}")
+
+    print("3. the same design at the calibrated x0 (biactive coordinates: no Hessian there), per policy:")
+    for policy in ("sc", "null"):
+        H = jax.jit(jax.hessian(lambda x: phi_policy(F, d, x, policy)))(jnp.asarray(d.x0))
+        print(f"   {policy}: finite {bool(jnp.all(jnp.isfinite(H)))}, max |H - H^T| = {float(jnp.max(jnp.abs(H - H.T))):.1e}")
+
+    F, x, A_val, b_val = nondegenerate("ls", False)
+    want, _ = support_hessian(F, x, A_val, b_val)
+    F32 = fbjax.LeastSquares(jnp.asarray(F.A, jnp.float32), jnp.asarray(F.b, jnp.float32), l2=F.l2)
+    L = upper("ls", jnp.asarray(A_val, jnp.float32), jnp.asarray(b_val, jnp.float32))
+    H = jax.hessian(lambda x: L(fbjax.argmin(F32, x, tol=1e-5)))(x.astype(jnp.float32))
+    print(f"4. float32, the instance of 1., tol 1e-5: {H.dtype}, max |H - closed form| / max: "
+          f"{np.max(np.abs(np.asarray(H, float) - want)) / np.max(np.abs(want)):.1e}")
+
+
+def phi_policy(F, d, x, policy):
+    return 0.5 * jnp.mean((d.A_val @ fbjax.argmin(F, x, policy=policy) - d.b_val) ** 2)
 
 
 if __name__ == "__main__":
