@@ -219,6 +219,20 @@ def test_batched_outer_runs_equal_the_loop(how):
         np.testing.assert_allclose(best[i], bx, rtol=1e-9)
 
 
+def test_an_eager_run_whose_oracle_vmaps_a_solve_runs_with_callbacks():
+    """checkify refuses a vmapped while loop (``fbjax.argmin`` under ``jax.vmap`` in the oracle): the eager run
+    then runs as before, after the refused trace, and equals the run under ``jax.jit``."""
+    F, x, A_val, b_val = random_problem(0)
+
+    def phi(x):
+        ys = jax.vmap(lambda s: fbjax.argmin(F, x + s))(jnp.array([0.0, 0.1]))
+        return jnp.mean((ys @ A_val.T - b_val) ** 2)
+
+    fun = jax.value_and_grad(phi)
+    eager, jitted = fbjax.ntrba(fun, x, max_iter=3), jax.jit(lambda x: fbjax.ntrba(fun, x, max_iter=3))(x)
+    np.testing.assert_array_equal(eager.values, jitted.values)
+
+
 def test_batch_map_names_a_batch_without_one_leading_axis():
     """A list of numbers, a scalar leaf, leaves of two sizes or no leaf at all: a ValueError naming the shapes (was
     an AttributeError on ``int.shape``, or ``lax.map``'s message)."""
