@@ -21,6 +21,7 @@ solution at the best visited ``x``, so its validation loss is never above the gr
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import math
 import numbers
@@ -102,7 +103,8 @@ class WeightedL1(BaseEstimator):
     is 0. Standardize first (``make_pipeline(StandardScaler(with_mean=False), WeightedL1())``): with 4 of 30
     columns 1e6 times larger, test R^2 0.126 without, 1.000 with (benchmarks/RESULTS.md, "Data of any scale").
 
-    ``X`` may be dense (NumPy or JAX), SciPy sparse or BCOO; a float32 ``X`` gives a float32 fit. Input
+    ``X`` may be dense (NumPy or JAX), SciPy sparse or BCOO; a float32 ``X`` gives a float32 fit, a float64 ``X``
+    a float64 fit, also where JAX's 64-bit mode is off (as in a joblib worker of ``GridSearchCV``). Input
     is checked as scikit-learn does (its ``check_estimator`` suite passes, tests/test_estimator.py). The
     parameters are checked in ``fit`` and work with scikit-learn's ``clone``, ``get_params`` and
     ``set_params`` (e.g. inside ``GridSearchCV``, which calls ``fit(X, y)`` and ``score``). A fit compiles one
@@ -172,6 +174,10 @@ class WeightedL1(BaseEstimator):
         ``(X, y)``) and fit the model on ``(X, y)`` with them."""
         self._check_params()
         X, y = self._checked(X, y, reset=True)
+        with _precision_of(X):
+            return self._fit(X, y, X_val, y_val)
+
+    def _fit(self, X, y, X_val, y_val) -> WeightedL1:
         if (X_val is None) != (y_val is None):
             raise ValueError("pass both X_val and y_val, or neither (then fit holds out validation_fraction)")
         if X_val is None:
@@ -290,6 +296,14 @@ class WeightedL1(BaseEstimator):
         """scikit-learn's convention: the coefficient of determination R^2 (squared loss) or the accuracy
         (logistic)."""
         return float((r2_score if self.loss == "squared" else accuracy_score)(np.asarray(y), self.predict(X)))
+
+
+def _precision_of(X):
+    """A float64 ``X`` fits in float64, as in scikit-learn, also where JAX's 64-bit mode is off (its default, and
+    what a joblib worker of ``GridSearchCV(n_jobs=2)`` starts with): ``jax.enable_x64`` around the fit."""
+    if X.dtype == np.float64 and not jax.config.jax_enable_x64:
+        return jax.enable_x64(True)
+    return contextlib.nullcontext()
 
 
 def _from_bcoo(X, name):

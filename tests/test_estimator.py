@@ -433,3 +433,27 @@ def test_scikit_learn_estimator_checks(estimator, check):
     input, float32, ...), the regressor's and (logistic loss) the binary classifier's: string labels,
     ``classes_``, ``predict_proba`` against ``decision_function``, accuracy on separable blobs, ..."""
     check(estimator)
+
+
+def test_a_float64_fit_is_float64_with_jax_s_64_bit_mode_off():
+    """JAX computes in 32 bits unless told (``jax_enable_x64``), and a joblib worker of ``GridSearchCV(n_jobs=2)``
+    starts so. A float64 ``X`` fitted in 32 bits there (coef_ float32, validation loss 0.0050777 against
+    0.0050774): results depended on ``n_jobs``. The fit now enables 64 bits around itself for a float64 ``X``, and
+    equals the fit of a 64-bit process; a float32 ``X`` still fits in float32."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np, jax, fbjax; r = np.random.default_rng(0); X = r.standard_normal((120, 30)); "
+        "y = X[:, :4].sum(1) + 0.1 * r.standard_normal(120); assert not jax.config.jax_enable_x64; "
+        "m = fbjax.WeightedL1(max_iter=10).fit(X, y); m32 = fbjax.WeightedL1(max_iter=10).fit(np.float32(X), np.float32(y)); "
+        "print(m.coef_.dtype, m32.coef_.dtype, m.validation_loss_.hex(), *(v.hex() for v in np.asarray(m.coef_, float)))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True).stdout.split()
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 30))
+    here = fbjax.WeightedL1(max_iter=10).fit(X, X[:, :4].sum(1) + 0.1 * rng.standard_normal(120))
+    assert out[:2] == ["float64", "float32"]
+    assert out[2:] == [here.validation_loss_.hex(), *(v.hex() for v in np.asarray(here.coef_, float))]
