@@ -118,8 +118,9 @@ def batch_map(fn, batch, method: str = "auto", shard: bool | None = None):
     local = jax.vmap(fn) if method == "vmap" else functools.partial(jax.lax.map, fn)
     shapes = [jnp.shape(leaf) for leaf in jax.tree.leaves(batch)]
     if not shapes or any(s == () for s in shapes) or len({s[0] for s in shapes}) > 1:
-        raise ValueError(f"batch_map maps over the leading axis of every leaf of batch, which must have one size; got "
-                         f"leaves of shapes {shapes[:8]}{' ...' if len(shapes) > 8 else ''} (stack members with jnp.stack)")
+        more = " ..." if len(shapes) > 8 else ""
+        raise ValueError(f"batch_map maps over the leading axis of every leaf of batch, which must have one size; "
+                         f"got leaves of shapes {shapes[:8]}{more} (stack members with jnp.stack)")
     size = shapes[0][0]
     if shard is None:
         shard = _CAN_SHARD and not jax.sharding.get_abstract_mesh().manual_axes

@@ -309,8 +309,9 @@ for seed in (0, 1, 0):
     r = np.random.default_rng(seed); A, Av = r.standard_normal((30, 10)), r.standard_normal((20, 10))
     F, bv = fbjax.LeastSquares(A, r.standard_normal(30), l2=1e-2), r.standard_normal(20)
     fun = jax.value_and_grad(lambda x: jnp.mean((Av @ fbjax.argmin(F, x) - bv) ** 2))
-    eager, jitted = fbjax.ntrba(fun, jnp.full(10, -2.0), max_iter=4), jax.jit(lambda x0: fbjax.ntrba(fun, x0, max_iter=4))
-    assert np.array_equal(eager.values, jitted(jnp.full(10, -2.0)).values), seed
+    run = lambda x0: fbjax.ntrba(fun, x0, max_iter=4)
+    eager, jitted = run(jnp.full(10, -2.0)), jax.jit(run)(jnp.full(10, -2.0))
+    assert np.array_equal(eager.values, jitted.values), seed
     print(float(eager.best_value))
 """
     env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}

@@ -447,11 +447,13 @@ def test_a_float64_fit_is_float64_with_jax_s_64_bit_mode_off():
     script = (
         "import numpy as np, jax, fbjax; r = np.random.default_rng(0); X = r.standard_normal((120, 30)); "
         "y = X[:, :4].sum(1) + 0.1 * r.standard_normal(120); assert not jax.config.jax_enable_x64; "
-        "m = fbjax.WeightedL1(max_iter=10).fit(X, y); m32 = fbjax.WeightedL1(max_iter=10).fit(np.float32(X), np.float32(y)); "
+        "m = fbjax.WeightedL1(max_iter=10).fit(X, y); "
+        "m32 = fbjax.WeightedL1(max_iter=10).fit(np.float32(X), np.float32(y)); "
         "print(m.coef_.dtype, m32.coef_.dtype, m.validation_loss_.hex(), *(v.hex() for v in np.asarray(m.coef_, float)))"
     )
     env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
-    out = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True).stdout.split()
+    out = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True)
+    out = out.stdout.split()
     rng = np.random.default_rng(0)
     X = rng.standard_normal((120, 30))
     here = fbjax.WeightedL1(max_iter=10).fit(X, X[:, :4].sum(1) + 0.1 * rng.standard_normal(120))

@@ -189,8 +189,11 @@ def check_positive(*, zero_ok: bool = False, **kwargs) -> list:
     out = []
     for name, v in kwargs.items():
         if isinstance(v, jax.Array) and v.ndim == 0 and jnp.issubdtype(v.dtype, jnp.floating):
-            v = _errors.error_if(v, ~(((v >= 0) if zero_ok else (v > 0)) & jnp.isfinite(v)), f"{name} must be {what}")
-        elif isinstance(v, bool) or not (isinstance(v, numbers.Real) and math.isfinite(v) and (v > 0 or zero_ok and v == 0)):
-            raise ValueError(f"{name} must be {what}, got {v!r}")
+            sign_ok = (v >= 0) if zero_ok else (v > 0)
+            v = _errors.error_if(v, ~(sign_ok & jnp.isfinite(v)), f"{name} must be {what}")
+        else:
+            number = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+            if not (number and (v > 0 or (zero_ok and v == 0))):
+                raise ValueError(f"{name} must be {what}, got {v!r}")
         out.append(v)
     return out
