@@ -159,8 +159,7 @@ def checked_jit(fun, *, jit=jax.jit, values=None, **jit_kw):
         return plain
 
     def functional(*args, **kw):
-        with _AS_VALUES(True):
-            return checkify.checkify(lambda: fun(*args, **kw), errors=checkify.user_checks)()
+        return _as_values(fun, *args, **kw)
 
     functional.__name__ = f"checked_{getattr(fun, '__name__', 'program')}"  # the cache's file names show it
     program = jit(functional, **jit_kw)
@@ -183,6 +182,12 @@ def checked_jit(fun, *, jit=jax.jit, values=None, **jit_kw):
 
     call.program = program  # the compiled program (its _cache_size(), lower(...))
     return call
+
+
+def _as_values(fun, *args, **kw):
+    """``(error, out)``: ``fun(*args, **kw)`` traced with fbjax's checks as values (``checkify``)."""
+    with _AS_VALUES(True):
+        return checkify.checkify(lambda: fun(*args, **kw), errors=checkify.user_checks)()
 
 
 def _raised(err, out):
@@ -210,8 +215,7 @@ def eager_checked(fun):
         if not _top_level():
             return fun(*args, **kw)
         try:
-            with _AS_VALUES(True):
-                err, out = checkify.checkify(lambda: fun(*args, **kw), errors=checkify.user_checks)()
+            err, out = _as_values(fun, *args, **kw)
         except ValueError as e:
             if BATCHED_WHILE not in str(e):
                 raise
