@@ -8,6 +8,7 @@ so that fbjax never hands back a silent NaN.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import jax
@@ -73,3 +74,21 @@ def budget(tol, max_iter, dtype) -> tuple[float, int | None]:
     if max_iter is not None and not is_count(max_iter):
         raise ValueError(f"max_iter must be None or an int >= 1, got {max_iter!r}")
     return tol, None if max_iter is None else int(max_iter)
+
+
+def check_positive(*, zero_ok: bool = False, **kwargs) -> list:
+    """The values, each a finite number ``> 0`` (``>= 0`` with ``zero_ok``; not a bool; checked now: ValueError)
+    or a real scalar array, which may be traced (checked when the program runs), so that a step or radius can be
+    an argument of a jitted run without a recompile per value."""
+    what = "a finite number >= 0" if zero_ok else "a positive finite number"
+    out = []
+    for name, v in kwargs.items():
+        if isinstance(v, jax.Array) and v.ndim == 0 and jnp.issubdtype(v.dtype, jnp.floating):
+            sign_ok = (v >= 0) if zero_ok else (v > 0)
+            v = error_if(v, ~(sign_ok & jnp.isfinite(v)), f"{name} must be {what}")
+        else:
+            number = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+            if not (number and (v > 0 or (zero_ok and v == 0))):
+                raise ValueError(f"{name} must be {what}, got {v!r}")
+        out.append(v)
+    return out

@@ -47,7 +47,6 @@ from fbjax.data.synthetic import MODELS, held_out_loss
 from fbjax.implicit import argmin
 from fbjax.intercept import WithIntercept
 from fbjax.outer import nba, ntrba, optax_solve
-from fbjax.outer._common import check_positive
 from fbjax.solvers import solve
 
 LOSSES = {"squared": "least-squares", "logistic": "logistic"}
@@ -152,9 +151,9 @@ class WeightedL1(BaseEstimator):
         if not (self.start == "scalar" or (isinstance(self.start, numbers.Real) and not isinstance(self.start, bool)
                                            and 0 < self.start < math.inf)):
             raise ValueError(f"start must be 'scalar' or a fraction f > 0 of alpha_max, got {self.start!r}")
-        check_positive(radius=self.radius, step=self.step)  # here: in the program they are traced
+        _checks.check_positive(radius=self.radius, step=self.step)  # here: in the program they are traced
         if self.l2 is not None:
-            check_positive(zero_ok=True, l2=self.l2)
+            _checks.check_positive(zero_ok=True, l2=self.l2)
         for name in ("max_iter", "grid"):
             if not _checks.is_count(getattr(self, name)):
                 raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")

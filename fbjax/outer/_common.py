@@ -9,8 +9,6 @@ solution (``aux = y``). The state changes the cost of a call, never its result.
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any, Callable
 
 import equinox as eqx
@@ -20,7 +18,7 @@ import numpy as np
 from jax import Array
 
 from fbjax import _errors
-from fbjax._checks import is_count
+from fbjax._checks import check_positive, is_count
 
 Oracle = Callable[..., Any]
 
@@ -179,21 +177,3 @@ def empty_box(lower, upper, xp=jnp):
     if lower is not None and upper is not None:
         bad = bad | xp.any(xp.asarray(lower) > xp.asarray(upper))
     return bad
-
-
-def check_positive(*, zero_ok: bool = False, **kwargs) -> list:
-    """The values, each a finite number ``> 0`` (``>= 0`` with ``zero_ok``; not a bool; checked now: ValueError)
-    or a real scalar array, which may be traced (checked when the program runs), so that a step or radius can be
-    an argument of a jitted run without a recompile per value."""
-    what = "a finite number >= 0" if zero_ok else "a positive finite number"
-    out = []
-    for name, v in kwargs.items():
-        if isinstance(v, jax.Array) and v.ndim == 0 and jnp.issubdtype(v.dtype, jnp.floating):
-            sign_ok = (v >= 0) if zero_ok else (v > 0)
-            v = _errors.error_if(v, ~(sign_ok & jnp.isfinite(v)), f"{name} must be {what}")
-        else:
-            number = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-            if not (number and (v > 0 or (zero_ok and v == 0))):
-                raise ValueError(f"{name} must be {what}, got {v!r}")
-        out.append(v)
-    return out

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from fbjax.outer._common import OuterResult, check_positive
+from fbjax._checks import check_positive
+from fbjax.outer._common import OuterResult
 from fbjax.outer._loop import first_order_loop
 
 

@@ -8,7 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from fbjax import _errors
-from fbjax.outer._common import NON_FINITE, OuterResult, check_positive, setup, tree_where
+from fbjax._checks import check_positive
+from fbjax.outer._common import NON_FINITE, OuterResult, setup, tree_where
 
 
 @dataclasses.dataclass(frozen=True)
