@@ -114,6 +114,10 @@ def test_bad_arguments_raise(problem):
             log_grid(alpha_max, 10, lo, hi)
     with pytest.raises(ValueError, match="mode"):
         hypergradient(lambda x_: x_, upper, mode="sideways")
+    with pytest.raises(TypeError, match=r"reverse-mode rule only .*use mode='reverse'"):  # (was JAX's one line)
+        hypergradient(lambda x_: fbjax.argmin(F, x_), upper, mode="forward")(x)
+    with pytest.raises(Exception, match="dual_fb: the penalties lam must all be > 0"):  # (ran, sign-flipped prox)
+        dual_fb(F, -jnp.ones(F.n_features), 10)
     with pytest.raises(ValueError, match="kind"):
         smoothed_argmin(F, x, 0.1, kind="cosh")
     with pytest.raises(TypeError, match="LeastSquares"):
@@ -347,6 +351,62 @@ def test_task_group_learning_small():
 
 
 # ---------------------------------------------------------------- SPNBO
+
+
+_SMALL = dict(num_iter=5, outer_iter=2)
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [(dict(lam=0.0), "lam must be a positive"), (dict(lam=-1.0), "lam must be a positive"),  # (-1 ran)
+     (dict(step=0.0), "step must be a positive"), (dict(l2=-1.0), "l2 must be a finite number >= 0"),
+     (dict(num_groups=0), "num_groups must be an int >= 1"), (dict(restarts=0), "restarts must be an int >= 1"),
+     (dict(outer_iter=0), "outer_iter must be an int >= 1"), (dict(design="y_val"), r"got .* and \(6, 2\)"),
+     (dict(design="nan"), "X_train contains NaN or inf")],
+)  # fmt: skip
+def test_group_structure_learning_refuses_bad_arguments(change, match):
+    d = group_tasks(0, T=6, N=8, P=6, L=2)
+    change = dict(change)
+    edit = change.pop("design", None)
+    if edit == "y_val":
+        d = d._replace(y_val=d.y_val[:, :2])
+    elif edit == "nan":
+        d = d._replace(X_train=np.where(np.arange(6) == 1, np.nan, d.X_train))
+    kw = dict(num_groups=2, lam=0.3, **_SMALL) | change
+    with pytest.raises(ValueError, match=match):
+        learn_group_structure(d, **kw)
+    with pytest.raises(ValueError, match="loss must be 'squared' or 'logistic'"):
+        learn_task_groups(task_clusters(0, T=6, N=4, P=3, L=2), 2, 0.3, loss="hinge", **_SMALL)
+
+
+def test_group_structure_learning_raises_a_diverged_lower_level_with_its_message():
+    """l2 = 0 with N < P: f is not strongly convex; the error arrives as the message alone (was a callback's trace)."""
+    d = group_tasks(0, T=6, N=4, P=6, L=2)
+    with pytest.raises(jax.errors.JaxRuntimeError, match=r"^fbjax.baselines.dual_fb: non-finite iterate \(f not str"):
+        learn_group_structure(d, 2, 0.3, l2=0.0, **_SMALL)
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [(dict(stages=0), "params.stages must be an int >= 1"), (dict(gamma=-1.0), "params.gamma must be a positive"),
+     (dict(beta=0), "params.beta must be a positive"), (dict(a=1.5), r"params.a must lie in \(0, 1\]"),
+     (dict(rho=1e9), "params.rho <= params.b")],
+)  # fmt: skip
+def test_spnbo_refuses_bad_parameters(problem, change, match):
+    F, x, upper = problem
+    with pytest.raises(ValueError, match=match):
+        spnbo(F, upper, x, params=SPNBO(**change))
+
+
+def test_spnbo_that_diverges_raises_with_its_message(problem):
+    """A step far too long: the iterates overflow; SPNBO says so, eagerly and under jit (was "psi gave a
+    non-finite weight", through a callback's trace)."""
+    F, x, upper = problem
+    run = lambda x_: spnbo(F, upper, x_, params=SPNBO(stages=1, inner_iter=50, gamma=1e8)).x  # noqa: E731
+    with pytest.raises(jax.errors.JaxRuntimeError, match=r"^fbjax.baselines.spnbo: the iterates diverged"):
+        run(x)
+    with pytest.raises(Exception, match=r"fbjax.baselines.spnbo: the iterates diverged"):
+        jax.jit(run)(x)
 
 
 @pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])

@@ -99,6 +99,9 @@ def conjugate_solve(chol, c, s):
     return jsl.cho_solve((chol, True), s + c)
 
 
+_NOT_STRONG = "f not strongly convex (l2 = 0 with fewer samples than features?) or data that are not finite"
+
+
 def conjugate_gradient_map(F: LeastSquares):
     """``(grad f*, mu_f)`` for ``f = F``: ``grad f*(s) = M^{-1}(s + A^T b / n)``, ``M = hess F``."""
     chol, c, mu_f = conjugate_parts(F)
@@ -112,7 +115,12 @@ def _default_step(mu_f, lam, theta=None):
     return mu_f / jax.lax.stop_gradient(jnp.max(lam) * norm_A)
 
 
-def _iterate(primal, A_op, prox, step, v0, w0, num_iter, checkpoint_every, who, hint="lam <= 0 or bad data?"):
+def _positive(lam, who):
+    """``lam``, raising unless every group penalty is ``> 0`` (``phi_l`` needs the ball ``B(lam_l)``)."""
+    return _errors.error_if(lam, ~jnp.all(lam > 0), f"fbjax.baselines.{who}: the penalties lam must all be > 0")
+
+
+def _iterate(primal, A_op, prox, step, v0, w0, num_iter, checkpoint_every, who, hint=_NOT_STRONG):
     """The Bregman dual FB on ``v = grad phi(u)`` (so ``u = prox^phi(v)``):
     ``v <- v + beta A grad f*(-A^* u)``, the same sequence as the u-form without evaluating
     ``sqrt(lam^2 - ||u||^2)``, which rounds to 0 when ``||v||`` is large; returns ``w^{(K)}``.
@@ -152,6 +160,7 @@ def dual_fb(F: LeastSquares, lam, num_iter: int, theta=None, *, step=None, check
             raise ValueError(f"theta must be (L, {p}) and lam scalar or (L,), got {theta.shape} and {lam.shape}")
         lam = jnp.broadcast_to(lam, theta.shape[:1])
         A_op, At_op = (lambda w: theta * w[None, :]), (lambda u: jnp.sum(theta * u, axis=0))
+    lam = _positive(lam, "dual_fb")
     if step is None:
         step = _default_step(mu_f, lam, theta)
     primal = lambda u, _: grad_conj(-At_op(u))  # noqa: E731
@@ -201,7 +210,7 @@ def task_fb(
     theta = jnp.asarray(theta, X.dtype)
     if theta.ndim != 2 or theta.shape[1] != X.shape[0]:
         raise ValueError(f"theta must be (L, T) with T = {X.shape[0]} tasks, got {theta.shape}")
-    lam = jnp.broadcast_to(jnp.asarray(lam, X.dtype), theta.shape[:1])
+    lam = _positive(jnp.broadcast_to(jnp.asarray(lam, X.dtype), theta.shape[:1]), "task_fb")
     W0 = jnp.zeros(X.shape[::2], X.dtype)
     if loss == "squared":
         chol, c, mu = jax.vmap(lambda X_t, y_t: conjugate_parts(LeastSquares(X_t, y_t, l2=l2, lipschitz=1.0)))(X, y)
@@ -221,7 +230,7 @@ def task_fb(
         step = _default_step(mu_f, lam, theta)
     v0 = jnp.zeros((theta.shape[0], *X.shape[::2]), X.dtype)
     prox = lambda v: spectral_bregman_prox(v, lam)  # noqa: E731
-    hint = "lam <= 0, bad data, or float32 with a large num_iter: see spectral_bregman_prox"
+    hint = f"{_NOT_STRONG}, or float32 with a large num_iter: see spectral_bregman_prox"
     return _iterate(primal, A_op, prox, step, v0, W0, num_iter, checkpoint_every, "task_fb", hint)
 
 

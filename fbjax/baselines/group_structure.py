@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fbjax import _checks, _errors
 from fbjax.baselines._simplex import project_simplex
 from fbjax.baselines.bregman import dual_fb, task_fb
 from fbjax.losses import LeastSquares
@@ -67,6 +68,7 @@ def learn_group_structure(
     def U(theta, X, y, Xv, yv):
         return validation_error(task_solutions(X, y, theta, lam, l2, num_iter), Xv, yv)
 
+    _checked("learn_group_structure", design, num_groups, lam, l2, num_iter, outer_iter, step, restarts)
     return _projected_gradient(U, design, num_groups, design[0].shape[-1], outer_iter, step, seed, restarts)
 
 
@@ -80,6 +82,9 @@ def learn_task_groups(
     error / 2, or mean logistic loss). The same projected gradient and restarts as
     :func:`learn_group_structure`; labels and ARI are over tasks (``design`` from
     :func:`fbjax.data.multitask.task_clusters`, with ``classification=True`` for the logistic loss)."""
+    _checked("learn_task_groups", design, num_groups, lam, l2, num_iter, outer_iter, step, restarts)
+    if loss not in ("squared", "logistic"):
+        raise ValueError(f"learn_task_groups: loss must be 'squared' or 'logistic', got {loss!r}")
     error = validation_error if loss == "squared" else validation_logloss
 
     def U(theta, X, y, Xv, yv):
@@ -92,13 +97,35 @@ def validation_logloss(W, X_val, y_val):
     return jnp.mean(jnp.logaddexp(0.0, -y_val * jnp.einsum("tnp,tp->tn", X_val, W)))
 
 
+def _checked(who, design, num_groups, lam, l2, num_iter, outer_iter, step, restarts):
+    """Raise ValueError naming the first argument that is wrong: ``lam`` or ``step`` not ``> 0``, ``l2 < 0``, a
+    count below 1, the design's shapes (``X`` ``(T, N, P)``, ``y`` ``(T, N)``, the validation pair alike) or values
+    that are not finite."""
+    try:
+        _checks.check_positive(lam=lam, step=step)
+        _checks.check_positive(zero_ok=True, l2=l2)
+    except ValueError as e:
+        raise ValueError(f"{who}: {e}") from None
+    for name, n in (("num_groups", num_groups), ("num_iter", num_iter), ("outer_iter", outer_iter),
+                    ("restarts", restarts)):  # fmt: skip
+        if not _checks.is_count(n):
+            raise ValueError(f"{who}: {name} must be an int >= 1, got {n!r}")
+    X, y, Xv, yv = (np.shape(a) for a in design[:4])
+    if len(X) != 3 or y != X[:2] or len(Xv) != 3 or Xv[::2] != X[::2] or yv != Xv[:2]:
+        raise ValueError(f"{who}: the design needs X_train (T, N, P), y_train (T, N), X_val (T, N_val, P) and "
+                         f"y_val (T, N_val); got {X}, {y}, {Xv} and {yv}")  # fmt: skip
+    for name, a in zip(("X_train", "y_train", "X_val", "y_val"), design[:4]):
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{who}: {name} contains NaN or inf")
+
+
 def _projected_gradient(U, design, num_groups, m, outer_iter, step, seed, restarts) -> GroupResult:
     """``theta <- P_Theta(theta - step grad U / ||grad U||_inf)`` over ``(num_groups, m)`` memberships, best
     of ``restarts`` Dirichlet starts by the final upper-level value; ARI against ``design.groups``."""
     X, y, Xv, yv = (jnp.asarray(a) for a in design[:4])
     project = jax.vmap(project_simplex, in_axes=1, out_axes=1)
 
-    @jax.jit
+    @_errors.checked_jit  # a failed check (e.g. a lower level that diverged) raises with its message alone
     def outer(theta, X, y, Xv, yv):  # data as arguments: XLA:CPU stalled on closed-over constants
         def it(theta, _):
             v, g = jax.value_and_grad(U)(theta, X, y, Xv, yv)

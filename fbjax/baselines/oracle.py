@@ -37,7 +37,15 @@ def hypergradient(solution: Callable, upper: Callable, mode: str = "reverse"):
         return jax.value_and_grad(phi)
 
     def forward(x):
-        h, value = jax.jacfwd(lambda x_: (lambda v: (v, v))(phi(x_)), has_aux=True)(x)
+        try:
+            h, value = jax.jacfwd(lambda x_: (lambda v: (v, v))(phi(x_)), has_aux=True)(x)
+        except TypeError as e:
+            if "custom_vjp" not in str(e):
+                raise
+            raise TypeError(
+                "hypergradient(mode='forward'): the solution map has a reverse-mode rule only (fbjax.argmin is a "
+                "jax.custom_vjp); use mode='reverse'"
+            ) from e
         return value, h
 
     return forward

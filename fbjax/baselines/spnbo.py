@@ -36,6 +36,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from fbjax import _checks, _errors
 from fbjax import weights as _w
 from fbjax.baselines._simplex import project_simplex
 from fbjax.baselines.smoothing import surrogate
@@ -76,6 +77,27 @@ class SPNBO(NamedTuple):
     b: float = 1e8
 
 
+def _check(P: SPNBO) -> None:
+    """Raise ValueError naming the first parameter out of its range."""
+    counts = ("stages", "inner_iter", "check_every")
+    for name in counts:
+        if not _checks.is_count(getattr(P, name)):
+            raise ValueError(f"spnbo: params.{name} must be an int >= 1, got {getattr(P, name)!r}")
+    _checks.check_positive(**{f"spnbo: params.{k}": v for k, v in P._asdict().items() if k not in counts})
+    for name in ("a", "a_hat"):
+        if not getattr(P, name) <= 1:
+            raise ValueError(f"spnbo: params.{name} must lie in (0, 1], got {getattr(P, name)!r}")
+    if not P.rho <= P.b:
+        raise ValueError(f"spnbo: params.rho <= params.b needed (the clip range), got {P.rho!r} > {P.b!r}")
+
+
+_DIVERGED = (
+    "fbjax.baselines.spnbo: the iterates diverged (NaN or inf in w, x or p); lower params.gamma (the step for "
+    "(w, x)), params.sigma (the step for p) or params.eta"
+)
+
+
+@_errors.eager_checked
 def spnbo(F, upper: Callable, x0, psi="exp", *, w0=None, params: SPNBO = SPNBO(), seed: int = 0) -> SPNBOResult:
     """Run SPNBO on ``min_x upper(x, S(x))``, ``S(x) = argmin_w F(w) + sum psi(x_i)|w_i|``.
 
@@ -85,12 +107,14 @@ def spnbo(F, upper: Callable, x0, psi="exp", *, w0=None, params: SPNBO = SPNBO()
     :mod:`fbjax.outer` explains (not jitted inside: a cached program would keep what ``upper`` closed over).
     """
     x0, w0 = validate(F, x0, w0)
+    _check(params)
     psi = _w.resolve(psi)
+    x0 = x0 + 0 * _w.weights(psi, x0)  # psi(x0) finite and >= 0 (tied to x0: kept under jit); the rest at the end
     d, dtype = F.n_features, x0.dtype
     P = params
 
     def constraint(w, x, mu):
-        return F.grad(w) + _w.weights(psi, x) * surrogate("be", mu).dr(w)
+        return F.grad(w) + psi.psi(x) * surrogate("be", mu).dr(w)  # unchecked: a diverged run raises at the end
 
     def merit(z, p, mu, beta):
         w, x = z
@@ -143,15 +167,20 @@ def spnbo(F, upper: Callable, x0, psi="exp", *, w0=None, params: SPNBO = SPNBO()
         def body(s):
             t, st, _ = s
             st = jax.lax.fori_loop(t, t + P.check_every, lambda tt, ss: scg_step(tt, ss, mu, beta), st)
-            return t + P.check_every, st, satisfied(st[0], st[1])
+            return t + P.check_every, st, satisfied(st[0], st[1]) | diverged(st[0], st[1])
 
         start = merit(z, p, mu, beta)
-        t, st, _ = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), state, satisfied(z, p)))
+        done = satisfied(z, p) | diverged(z, p)
+        t, st, _ = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), state, done))
         z, p, key = st[0], st[1], st[-1]
         record = (start, merit(z, p, mu, beta), jnp.linalg.norm(constraint(z[0], z[1], mu)), t, mu, beta)
         return (z, p, key), record
 
+    def diverged(z, p):
+        return ~(jnp.all(jnp.isfinite(z[0])) & jnp.all(jnp.isfinite(z[1])) & jnp.all(jnp.isfinite(p)))
+
     p0 = jnp.full((d,), 1.0 / d, dtype)
     stages = jnp.arange(P.stages, dtype=dtype)  # in the problem's dtype: mu, beta and eps follow it
     (z, p, _), rec = jax.lax.scan(stage, ((w0, x0), p0, jax.random.PRNGKey(seed)), stages)
+    z, p = _errors.error_if((z, p), diverged(z, p), _DIVERGED)
     return SPNBOResult(z[1], z[0], p, *rec)
