@@ -13,6 +13,7 @@ import numbers
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.experimental import sparse
 
 from fbjax._errors import error_if
@@ -43,6 +44,8 @@ def as_float_array(name: str, a, dtype=None):
     if is_sparse(a):
         check_float(name, a.data)
         return a
+    if np.iscomplexobj(a):  # before the cast, which would drop the imaginary part
+        raise ValueError(f"{name} must be real, got dtype {jnp.asarray(a).dtype}")
     a = jnp.asarray(a, dtype=dtype)
     if not jnp.issubdtype(a.dtype, jnp.floating):
         a = a.astype(jnp.result_type(float))

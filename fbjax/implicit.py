@@ -42,6 +42,7 @@ from fbjax.adjoint import reduced_adjoint
 from fbjax.coderivative import resolve_policy
 from fbjax.fb import BIACTIVE_RTOL, forward_map, partition
 from fbjax.solvers import check_gamma, default_gamma, pick_solver, validate
+from fbjax import _checks
 from fbjax._checks import budget
 
 _NOT_CONVERGED = (
@@ -134,6 +135,12 @@ def _argmin_jit(cfg, F, x, y0, steps):
     return _argmin(cfg, F_static, F_dyn, x, y0, steps)
 
 
+def _checked_count(name, n) -> int:
+    if not _checks.is_count(n):
+        raise ValueError(f"fbjax.argmin: {name} must be an int >= 1, got {n!r}")
+    return int(n)
+
+
 def argmin(
     F,
     x,
@@ -212,7 +219,7 @@ def argmin(
         biactive_rtol=float(biactive_rtol),
         biactive_floor=float(biactive_floor),
         adjoint=adjoint,
-        max_support=None if max_support is None else int(max_support),
+        max_support=None if max_support is None else _checked_count("max_support", max_support),
         throw=bool(throw),
     )
     pick_solver(F, solver)  # fail early on a bad solver name / unsupported design

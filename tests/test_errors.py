@@ -29,6 +29,10 @@ def test_shape_errors():
         fbjax.argmin(F, jnp.zeros(3, jnp.int32))
     with pytest.raises(TypeError, match="SmoothLoss"):
         fbjax.argmin(lambda y: y, jnp.zeros(3))
+    with pytest.raises(ValueError, match="A must be real, got dtype complex"):  # (the imaginary part was dropped)
+        fbjax.LeastSquares(A + 1j, jnp.ones(5))
+    with pytest.raises(ValueError, match="b must be real"):
+        fbjax.Logistic(A, jnp.ones(5, complex))
 
 
 def test_non_finite_data():
@@ -101,6 +105,9 @@ def test_bad_policy_solver_adjoint_names():
         fbjax.argmin(F, x, solver="newton")
     with pytest.raises(ValueError, match="adjoint method"):
         jax.grad(lambda x: jnp.sum(fbjax.argmin(F, x, adjoint="qr")))(x)
+    for size in (0, 3.5, True):  # (3.5 was taken as 3)
+        with pytest.raises(ValueError, match="fbjax.argmin: max_support must be an int >= 1"):
+            fbjax.argmin(F, x, max_support=size)
 
 
 @pytest.mark.parametrize("solver", ["cd", "fista"])
