@@ -114,8 +114,8 @@ class WeightedL1(BaseEstimator):
     (``is_classifier``; ``predict`` returns labels of ``classes_``, ``predict_proba``, ``decision_function``,
     ``score`` the accuracy), else a regressor (``score`` the R^2).
 
-    Attributes after ``fit``: ``coef_`` (the lower-level solution at the best penalties), ``intercept_`` (0.0
-    without ``fit_intercept``), ``alpha_``
+    Attributes after ``fit`` (arrays are NumPy arrays, as scikit-learn's): ``coef_`` (the lower-level solution at
+    the best penalties), ``intercept_`` (0.0 without ``fit_intercept``), ``alpha_``
     (those penalties, ``exp(x_)``), ``x_``, ``alpha_max_``, ``alpha_scalar_`` (the grid's best scalar
     penalty, None without a grid), ``validation_loss_`` (at ``coef_``), ``result_`` (the
     :class:`fbjax.OuterResult` trajectory), ``n_iter_`` (outer iterations run), ``n_features_in_``, and
@@ -213,12 +213,14 @@ class WeightedL1(BaseEstimator):
         values = {k: jnp.asarray(v, F.lipschitz.dtype) for k, v in values.items()}
         result, alpha_max, x_scalar, intercept = _learn(static, model, F, X_val, y_val, values)
         # the lower-level solution the outer run computed at its best point, and Phi there
-        self.coef_, self.validation_loss_ = result.best_aux, float(result.best_value)
+        # fitted attributes are NumPy arrays, as scikit-learn's (writeable copies; result_ keeps JAX's)
+        self.coef_, self.validation_loss_ = np.array(result.best_aux), float(result.best_value)
         if centre:
-            self.intercept_ = float(y_mean - x_mean @ np.asarray(self.coef_))
+            self.intercept_ = float(y_mean - x_mean @ self.coef_)
         else:
             self.intercept_ = float(intercept)  # c(coef_) for a WithIntercept, else 0
-        self.x_, self.alpha_, self.alpha_max_ = result.best_x, jnp.exp(result.best_x), float(alpha_max)
+        self.x_, self.alpha_ = np.array(result.best_x), np.array(jnp.exp(result.best_x))
+        self.alpha_max_ = float(alpha_max)
         self.alpha_scalar_ = None if x_scalar is None else float(jnp.exp(x_scalar[0]))
         self.result_, self.n_iter_ = result, int(result.num_iter)
         return self

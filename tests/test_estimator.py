@@ -53,6 +53,8 @@ def test_squared_loss_learns_from_the_grids_best_penalty():
     assert est.validation_loss_ < 0.1 * min(sk)  # on this degenerate design the weights pay off tenfold
     np.testing.assert_allclose(est.alpha_, np.exp(est.x_))
     assert est.x_.max() <= np.log(0.9 * d.alpha_max) + 1e-12  # the box's upper end
+    for a in (est.coef_, est.x_, est.alpha_):  # NumPy, as scikit-learn's, and writeable (were JAX arrays)
+        assert type(a) is np.ndarray and a.flags.writeable and a.shape == (150,)
     pred = np.asarray(est.predict(d.A_test))
     np.testing.assert_allclose(pred, d.A_test @ np.asarray(est.coef_), rtol=1e-12)
     r2 = 1 - np.sum((d.b_test - pred) ** 2) / np.sum((d.b_test - d.b_test.mean()) ** 2)
