@@ -41,6 +41,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from fbjax import _checks
 from fbjax import weights as _w
 from fbjax.losses import SmoothLoss
 
@@ -54,8 +55,15 @@ B_PLUS = 2
 B_MINUS = -2
 
 
+def _vectors(F: SmoothLoss, **vectors) -> None:
+    """Raise ValueError unless each vector has shape ``(p,)``, ``p`` the number of features of ``F``."""
+    for name, a in vectors.items():
+        _checks.check_shape(name, a, (F.n_features,))
+
+
 def forward_map(F: SmoothLoss, x, y, gamma, psi="exp", grad=None):
     """``H(x, y) = (gamma Psi(x), y - gamma grad F(y))`` (eq. 13); pass ``grad = grad F(y)`` if known."""
+    _vectors(F, x=x, y=y)
     grad = F.grad(y) if grad is None else grad
     return gamma * _w.weights(_w.resolve(psi), x), y - gamma * grad
 
@@ -66,7 +74,8 @@ def soft_threshold(u, v):
 
 
 def fb_operator(F: SmoothLoss, x, y, gamma, psi="exp"):
-    """``T_gamma(x, y) = T(H(x, y)) = prox_{gamma G_x}(y - gamma grad F(y))`` (eqs. 6, 13)."""
+    """``T_gamma(x, y) = T(H(x, y)) = prox_{gamma G_x}(y - gamma grad F(y))`` (eqs. 6, 13); ``gamma > 0``."""
+    (gamma,) = _checks.check_positive(gamma=gamma)
     return soft_threshold(*forward_map(F, x, y, gamma, psi))
 
 
@@ -92,6 +101,7 @@ def partition(u, v, biactive_rtol=BIACTIVE_RTOL, biactive_floor=0.0) -> jax.Arra
 
     Biactive: ``| |v_i| - u_i | <= biactive_rtol * max(|v_i|, u_i, biactive_floor)`` (module docstring).
     """
+    _checks.check_shape("u", u, jnp.shape(v))
     a = jnp.abs(v)
     band = jnp.abs(a - u) <= biactive_rtol * jnp.maximum(jnp.maximum(a, u), biactive_floor)
     codes = jnp.where(v > u, I_PLUS, jnp.where(v < -u, I_MINUS, A_))

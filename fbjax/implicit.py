@@ -59,6 +59,7 @@ def adjoint_selection(
     biactive_floor=0.0,
 ):  # fmt: skip
     """Alg. 1, Phases 1-3 at ``y = S(x)``: returns ``(codes, sigma, q)``; ``grad = grad F(y)`` if known."""
+    _checks.check_shape("z", z, jnp.shape(y))
     u, v = forward_map(F, x, y, gamma, psi, grad)
     codes = partition(u, v, biactive_rtol, biactive_floor)
     sigma, q = reduced_adjoint(resolve_policy(policy), F, y, z, codes, gamma, adjoint, max_support=max_support)

@@ -35,6 +35,26 @@ def test_shape_errors():
         fbjax.Logistic(A, jnp.ones(5, complex))
 
 
+def test_fb_functions_name_a_wrong_shape_or_step():
+    """The pure functions of fbjax.fb and the backward's entry points (were JAX's dot_general / broadcasting errors)."""
+    F, x, _, _ = random_problem(0)
+    y, p, gamma = fbjax.argmin(F, x), F.n_features, 0.5 / float(F.lipschitz)
+    with pytest.raises(ValueError, match=rf"y has shape \({p - 1},\), expected \({p},\)"):
+        fbjax.fb_residual(F, x, y[1:], gamma)
+    with pytest.raises(ValueError, match=rf"x has shape \({p - 1},\), expected \({p},\)"):
+        fbjax.forward_map(F, x[1:], y, gamma)
+    with pytest.raises(ValueError, match=r"u has shape \(3,\), expected \(4,\)"):
+        fbjax.partition(jnp.ones(3), jnp.ones(4))
+    with pytest.raises(ValueError, match=rf"z has shape \({p - 1},\), expected \({p},\)"):
+        fbjax.solution_vjp(F, x, y, jnp.ones(p - 1), gamma)
+    for bad in (0.0, -gamma, float("nan")):  # Prop. 3 holds for every gamma > 0, and only there
+        with pytest.raises(ValueError, match="gamma must be a positive finite number"):
+            fbjax.fb_residual(F, x, y, bad)
+    with pytest.raises(RuntimeError, match="gamma must be a positive finite number"):  # traced: when it runs
+        jax.jit(lambda g: fbjax.fb_operator(F, x, y, g))(jnp.asarray(-gamma))
+    assert float(jnp.max(jnp.abs(fbjax.fb_residual(F, x, y, 10 * gamma)))) < 1e-9  # any gamma > 0 (Prop. 3)
+
+
 def test_non_finite_data():
     A = np.ones((5, 3))
     A[2, 1] = np.nan
