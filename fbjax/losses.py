@@ -157,8 +157,8 @@ class LinearModelLoss(SmoothLoss):
         on XLA:CPU) and makes a gather of columns contiguous. Default: on XLA:CPU only (a GPU reads
         columns without the copy, and FISTA, its default solver, needs none)."""
         A = _checks.as_float_array("A", A)
-        if A.ndim != 2:
-            raise ValueError(f"A must be a 2-D matrix (n_samples, n_features), got shape {A.shape}")
+        if A.ndim != 2 or 0 in A.shape:
+            raise ValueError(f"A must be a 2-D matrix (n_samples, n_features), both >= 1, got shape {A.shape}")
         dtype = A.dtype
         n = A.shape[0]
         b = _checks.as_float_array("b", b, dtype)

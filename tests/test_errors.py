@@ -18,6 +18,9 @@ def test_shape_errors():
     A = jnp.ones((5, 3))
     with pytest.raises(ValueError, match="A must be a 2-D"):
         fbjax.LeastSquares(jnp.ones(5), jnp.ones(5))
+    for shape in ((0, 3), (5, 0)):  # (no samples: ZeroDivisionError; no features: accepted)
+        with pytest.raises(ValueError, match=rf"both >= 1, got shape \({shape[0]}, {shape[1]}\)"):
+            fbjax.LeastSquares(jnp.ones(shape), jnp.ones(shape[0]))
     with pytest.raises(ValueError, match=r"b has shape \(4,\), expected \(5,\)"):
         fbjax.LeastSquares(A, jnp.ones(4))
     F = fbjax.LeastSquares(A, jnp.ones(5))
