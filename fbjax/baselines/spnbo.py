@@ -101,7 +101,9 @@ _DIVERGED = (
 def spnbo(F, upper: Callable, x0, psi="exp", *, w0=None, params: SPNBO = SPNBO(), seed: int = 0) -> SPNBOResult:
     """Run SPNBO on ``min_x upper(x, S(x))``, ``S(x) = argmin_w F(w) + sum psi(x_i)|w_i|``.
 
-    ``F`` any :class:`fbjax.SmoothLoss`; ``upper(x, w)`` smooth. Jit-compatible (one ``lax.scan``
+    ``F`` any :class:`fbjax.SmoothLoss`; ``upper(x, w)`` smooth. Parameters out of range are a ValueError; iterates
+    that diverge (NaN or inf: steps too long for the problem's scale) an error after the run, not a NaN result.
+    Jit-compatible (one ``lax.scan``
     over stages, a ``while_loop`` per stage). An eager call compiles the whole run each time (1.6 s at
     ``n = 40, p = 50``; benchmarks/probe_eager_compiles.py): jit it with ``upper`` fixed to run it again, as
     :mod:`fbjax.outer` explains (not jitted inside: a cached program would keep what ``upper`` closed over).
