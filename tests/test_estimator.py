@@ -3,6 +3,7 @@
 import jax.numpy as jnp
 from jax.experimental import sparse
 import numpy as np
+import optax
 import pytest
 import scipy.sparse
 from conftest import compiles
@@ -95,6 +96,17 @@ def test_logistic_holds_out_a_split_and_predicts_labels():
     labels = np.asarray(est.predict(d.A_test))
     np.testing.assert_array_equal(labels, np.where(d.A_test @ np.asarray(est.coef_) > 0, 1.0, -1.0))
     assert est.score(d.A_test, d.b_test) == float(np.mean(labels == d.b_test))
+
+
+def test_an_optax_outer_solver_with_a_line_search_fits():
+    """``outer=optax.lbfgs()`` (an optimizer with extra arguments: value, grad, value_fn; was optax's TypeError),
+    from a uniform start in the paper code's box: the reported model solves the lower level at the best point."""
+    d = calibrated_degenerate(1, 60, 75, 0.95)
+    est = fbjax.WeightedL1(outer=optax.lbfgs(), max_iter=8, start=0.2, box_lower=-5.0)  # a fraction: no grid
+    est.fit(d.A_train, d.b_train, d.A_val, d.b_val)
+    assert est.validation_loss_ < 0.5 * float(est.result_.values[0])
+    assert fb_residual_of(est, fbjax.LeastSquares(d.A_train, d.b_train, l2=1 / d.A_train.shape[0])) <= 1e-10
+    np.testing.assert_allclose(est.validation_loss_, val_mse(d, est.coef_), rtol=1e-12)
 
 
 def test_logistic_is_a_classifier_of_any_two_labels():

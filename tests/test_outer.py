@@ -137,6 +137,43 @@ def test_optax_adapter_and_user_oracle():
         assert float(r.best_value) < float(quad(jnp.zeros(4)))
 
 
+def test_optax_line_searches_get_phi_and_its_subgradient():
+    """``optax.lbfgs``'s zoom line search takes ``value=``, ``grad=`` and ``value_fn=`` (was a TypeError), and its
+    curvature test differentiates ``value_fn``: that derivative is the oracle's ``h`` (autodiff through the oracle
+    failed on ``fbjax.argmin``). Under ``jax.vmap`` too, where the oracle closes over batched values."""
+    from fbjax.outer._common import as_oracle, box
+    from fbjax.outer._loop import value_fn
+
+    phi = value_fn(as_oracle(FUN, False), None, box(-1.0, 1.0))  # the function a line search gets: Phi o P_X
+    y = jnp.array([0.5, -3.0, 0.25, 2.0])  # coordinates 1 and 3 outside the box
+    v, g = jax.value_and_grad(phi)(y)
+    x = jnp.clip(y, -1.0, 1.0)
+    np.testing.assert_allclose(v, quad(x))
+    np.testing.assert_allclose(g, (Q @ (x - C)) * jnp.array([1.0, 0.0, 1.0, 0.0]))  # J_P^T h
+    res = fbjax.optax_solve(FUN, jnp.zeros(4), optax.lbfgs(), max_iter=20)
+    np.testing.assert_allclose(res.x, C, atol=1e-7)
+    assert int(res.num_iter) < 20  # stopped on ||h|| < tol
+    cs = jnp.stack([C, -C])
+
+    def run(c):
+        return fbjax.optax_solve(jax.value_and_grad(lambda x: quad(x, c)), jnp.zeros(4), optax.lbfgs()).x
+
+    np.testing.assert_allclose(jax.vmap(run)(cs), cs, atol=1e-7)
+    F, x0, L = _bilevel(0)
+    def phi(x, y0, pull=0.0):
+        y = fbjax.argmin(F, x, y0=y0)
+        return L(y) - pull * jnp.sum(x), y
+
+    warm = jax.value_and_grad(phi, has_aux=True)
+    res = fbjax.optax_solve(warm, x0, optax.lbfgs(), max_iter=6, aux0=jnp.zeros_like(x0))
+    assert np.all(np.isfinite(res.values)) and float(res.best_value) < 0.9 * float(res.values[0])
+    # a linear term pulls x up without bound: the line search extrapolates far past the box, where psi(x) = exp(x)
+    # overflows; it sees Phi o P_X (was fbjax's "psi gave a non-finite weight" error), and the run ends on the box
+    pulled = jax.value_and_grad(lambda x, y0: phi(x, y0, pull=5.0), has_aux=True)
+    res = fbjax.optax_solve(pulled, x0, optax.lbfgs(), max_iter=6, aux0=jnp.zeros_like(x0), upper=x0 + 1)
+    np.testing.assert_allclose(res.best_x, x0 + 1)
+
+
 def test_sparse_ho_gd_rule_step_by_step():
     """Steps p / ||h_k|| while Phi decreases; on the first increase the step is divided by 10
     and frozen (no renormalisation afterwards), as the sparse-ho library's GradientDescent."""

@@ -29,7 +29,7 @@ def sparse_ho_gd(
     """
     (p_grad_norm,) = check_positive(p_grad_norm=p_grad_norm)
 
-    def update(x, value, h, k, state):
+    def update(x, value, h, k, state, value_fn):
         t, gone_up, v_prev = state
         gn = jnp.linalg.norm(h)
         t = jnp.where(((k < adaptive_iters) | jnp.isnan(t)) & ~gone_up, (p_grad_norm / (gn + 1e-12)).astype(t.dtype), t)

@@ -2,8 +2,9 @@
 
     (Phi_k, h_k) = fun(x_k);  stop if ||h_k|| < tol;  x_{k+1} = P_X(x_k + d_k),
 
-where ``update(x_k, Phi_k, h_k, k, state) -> (d_k, step_length, state)`` is the only difference
-between them. One ``lax.scan`` of ``max_iter`` steps, so a whole run jits and vmaps.
+where ``update(x_k, Phi_k, h_k, k, state, value_fn) -> (d_k, step_length, state)`` is the only difference
+between them (``value_fn(y) = Phi(P_X(y))``, for a line search: :func:`value_fn`). One
+``lax.scan`` of ``max_iter`` steps, so a whole run jits and vmaps.
 """
 
 from __future__ import annotations
@@ -13,6 +14,22 @@ import jax.numpy as jnp
 
 from fbjax import _errors
 from fbjax.outer._common import OuterResult, checked, setup, tree_where
+
+
+def value_fn(oracle, aux, project):
+    """``Phi o P_X`` as a function for a line search, which tries points outside the box (the loop takes
+    ``P_X(x + d)``): ``y -> oracle(P_X(y), aux)``'s value, whose derivative (``jax.grad``, as a line search takes
+    it for its curvature test) is the oracle's subgradient ``h`` on the coordinates that ``P_X`` leaves as they are
+    and 0 on the clipped ones, not autodiff through the oracle."""
+
+    def fwd(y):
+        x = project(y)
+        v, h, _ = oracle(x, aux)
+        return v, jnp.where(x == y, h, 0.0)
+
+    phi = jax.custom_vjp(lambda y: fwd(y)[0])
+    phi.defvjp(fwd, lambda h, g: (g * h,))
+    return phi
 
 
 @_errors.eager_checked
@@ -32,7 +49,7 @@ def first_order_loop(fun, x0, update, state0, *, max_iter, tol, lower, upper, au
         gn = jnp.where(run, jnp.linalg.norm(h), gn_last)
         stop = run & (gn < tol)
         take = run & ~stop
-        d, length, new_state = update(x, v, h, k, state)
+        d, length, new_state = update(x, v, h, k, state, value_fn(oracle, aux, project))
         x_next = jnp.where(take, project(x + d), x)
         state = tree_where(take, new_state, state)
         better = run & (v < best_v)

@@ -28,7 +28,7 @@ def nba(
     """
     (step,) = check_positive(step=step)
 
-    def update(x, value, h, k, state):
+    def update(x, value, h, k, state, value_fn):
         eta = jnp.asarray(step, x.dtype)  # a float64 step keeps a float32 run in float32
         return -eta * h / jnp.linalg.norm(h), eta, state
 
