@@ -307,6 +307,10 @@ def test_bad_input_errors():
         fbjax.ntrba(FUN, jnp.zeros(4), lower=jnp.zeros(3))
     with pytest.raises(TypeError, match="floating"):
         fbjax.nba(FUN, jnp.zeros(4, int))
+    for tree in ({"a": jnp.zeros(4)}, {"a": 0.0}, [jnp.zeros(2), jnp.zeros(2)]):  # (was JAX's "entry not a 2- or 3-")
+        with pytest.raises(TypeError, match="x0 must be one array of hyperparameters"):
+            fbjax.ntrba(FUN, tree)
+    assert fbjax.nba(FUN, [0.0, 0.0, 0.0, 0.0], max_iter=2).x.shape == (4,)  # a list of numbers is an array
     with pytest.raises(ValueError, match="eta_accept"):
         TrustRegion(eta_accept=0.8, eta_expand=0.75)
     nan = lambda x: (jnp.nan * jnp.sum(x), x)  # noqa: E731
