@@ -30,7 +30,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import scipy.sparse
 from jax.experimental import sparse
 from scipy.special import expit
@@ -47,6 +46,7 @@ from fbjax.data.synthetic import MODELS, held_out_loss
 from fbjax.implicit import argmin
 from fbjax.intercept import WithIntercept
 from fbjax.outer import nba, ntrba, optax_solve
+from fbjax.outer.optax_adapter import as_transformation
 from fbjax.solvers import solve
 
 LOSSES = {"squared": "least-squares", "logistic": "logistic"}
@@ -146,8 +146,12 @@ class WeightedL1(BaseEstimator):
     def _check_params(self):  # in fit, as scikit-learn does: set_params may change them
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {tuple(LOSSES)}, got {self.loss!r}")
-        if not (self.outer in ("ntrba", "nba") or isinstance(self.outer, optax.GradientTransformation)):
-            raise ValueError(f"outer must be 'ntrba', 'nba' or an optax.GradientTransformation, got {self.outer!r}")
+        if not (isinstance(self.outer, str) and self.outer in ("ntrba", "nba")):
+            try:
+                as_transformation(self.outer)
+            except TypeError:
+                raise ValueError(f"outer must be 'ntrba', 'nba' or an optax.GradientTransformation, got "
+                                 f"{self.outer!r}") from None
         if not (self.start == "scalar" or (isinstance(self.start, numbers.Real) and not isinstance(self.start, bool)
                                            and 0 < self.start < math.inf)):
             raise ValueError(f"start must be 'scalar' or a fraction f > 0 of alpha_max, got {self.start!r}")

@@ -174,6 +174,16 @@ def test_optax_line_searches_get_phi_and_its_subgradient():
     np.testing.assert_allclose(res.best_x, x0 + 1)
 
 
+def test_optax_wrappers_that_are_not_transformations_run():
+    """``optax.MultiSteps`` is a wrapper with ``gradient_transformation()`` (was "optimizer must be an
+    optax.GradientTransformation"): k accumulated steps are one Adam step, so 2 x 300 reach what 300 do."""
+    one = fbjax.optax_solve(FUN, jnp.zeros(4), optax.adam(0.05), max_iter=300)
+    two = fbjax.optax_solve(FUN, jnp.zeros(4), optax.MultiSteps(optax.adam(0.05), 2), max_iter=600)
+    np.testing.assert_allclose(two.x, one.x, rtol=1e-12)
+    with pytest.raises(TypeError, match="optimizer must be an optax.GradientTransformation, got str"):
+        fbjax.optax_solve(FUN, jnp.zeros(4), "adam")
+
+
 def test_sparse_ho_gd_rule_step_by_step():
     """Steps p / ||h_k|| while Phi decreases; on the first increase the step is divided by 10
     and frozen (no renormalisation afterwards), as the sparse-ho library's GradientDescent."""

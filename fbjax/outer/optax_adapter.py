@@ -9,6 +9,16 @@ from fbjax.outer._common import OuterResult
 from fbjax.outer._loop import first_order_loop
 
 
+def as_transformation(optimizer) -> optax.GradientTransformation:
+    """``optimizer`` as an ``optax.GradientTransformation``: itself, or a wrapper's ``gradient_transformation()``
+    (``optax.MultiSteps``); else a TypeError."""
+    if not isinstance(optimizer, optax.GradientTransformation) and hasattr(optimizer, "gradient_transformation"):
+        optimizer = optimizer.gradient_transformation()
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"optimizer must be an optax.GradientTransformation, got {type(optimizer).__name__}")
+    return optimizer
+
+
 def optax_solve(
     fun, x0, optimizer: optax.GradientTransformation, *, max_iter: int = 50, tol: float = 1e-8, lower=None,
     upper=None, aux0=None, record_x: bool = False,
@@ -23,10 +33,8 @@ def optax_solve(
     coordinates) as its derivative there (``num_evals`` counts the loop's calls only). Measured on calibrated
     degenerate instances: ``benchmarks/RESULTS.md``, "L-BFGS through the optax adapter".
     """
-    if not isinstance(optimizer, optax.GradientTransformation):
-        raise TypeError(f"optimizer must be an optax.GradientTransformation, got {type(optimizer).__name__}")
     x0 = jnp.asarray(x0)
-    optimizer = optax.with_extra_args_support(optimizer)
+    optimizer = optax.with_extra_args_support(as_transformation(optimizer))
 
     def update(x, value, h, k, state, value_fn):
         updates, state = optimizer.update(h, state, x, value=value, grad=h, value_fn=value_fn)
