@@ -160,18 +160,17 @@ def test_optax_line_searches_get_phi_and_its_subgradient():
 
     np.testing.assert_allclose(jax.vmap(run)(cs), cs, atol=1e-7)
     F, x0, L = _bilevel(0)
-    def phi(x, y0, pull=0.0):
-        y = fbjax.argmin(F, x, y0=y0)
-        return L(y) - pull * jnp.sum(x), y
 
-    warm = jax.value_and_grad(phi, has_aux=True)
-    res = fbjax.optax_solve(warm, x0, optax.lbfgs(), max_iter=6, aux0=jnp.zeros_like(x0))
-    assert np.all(np.isfinite(res.values)) and float(res.best_value) < 0.9 * float(res.values[0])
-    # a linear term pulls x up without bound: the line search extrapolates far past the box, where psi(x) = exp(x)
-    # overflows; it sees Phi o P_X (was fbjax's "psi gave a non-finite weight" error), and the run ends on the box
-    pulled = jax.value_and_grad(lambda x, y0: phi(x, y0, pull=5.0), has_aux=True)
-    res = fbjax.optax_solve(pulled, x0, optax.lbfgs(), max_iter=6, aux0=jnp.zeros_like(x0), upper=x0 + 1)
+    def pulled(x, y0):
+        """A linear term pulls x up without bound: the line search extrapolates far past the box, where psi(x) =
+        exp(x) overflows; it sees Phi o P_X (was "psi gave a non-finite weight"), and the run ends on the box."""
+        y = fbjax.argmin(F, x, y0=y0)
+        return L(y) - 5.0 * jnp.sum(x), y
+
+    fun = jax.value_and_grad(pulled, has_aux=True)
+    res = fbjax.optax_solve(fun, x0, optax.lbfgs(), max_iter=6, aux0=jnp.zeros_like(x0), upper=x0 + 1)
     np.testing.assert_allclose(res.best_x, x0 + 1)
+    assert np.all(np.isfinite(res.values)) and float(res.best_value) < float(res.values[0])
 
 
 def test_optax_wrappers_that_are_not_transformations_run():
