@@ -398,6 +398,16 @@ def test_spnbo_refuses_bad_parameters(problem, change, match):
         spnbo(F, upper, x, params=SPNBO(**change))
 
 
+def test_spnbo_sweeps_a_traced_constant_and_checks_it(problem):
+    """A sweep over the momentum ``a`` under jax.vmap equals the loop (its range test waits for concrete values); a
+    bad traced value raises when the program runs."""
+    F, x, upper = problem
+    run = lambda a: spnbo(F, upper, x, params=SPNBO(stages=2, inner_iter=100, a=a)).merit_end  # noqa: E731
+    np.testing.assert_allclose(jax.vmap(run)(jnp.array([0.1, 0.5])), [run(0.1), run(0.5)], rtol=1e-10)
+    with pytest.raises(Exception, match="spnbo: params.a must be a positive finite number"):
+        jax.block_until_ready(jax.jit(jax.vmap(run))(jnp.array([0.1, -0.5])))  # (under jit a check must be used)
+
+
 def test_spnbo_that_diverges_raises_with_its_message(problem):
     """A step far too long: the iterates overflow; SPNBO says so, eagerly and under jit (was "psi gave a
     non-finite weight", through a callback's trace)."""

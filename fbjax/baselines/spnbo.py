@@ -77,18 +77,22 @@ class SPNBO(NamedTuple):
     b: float = 1e8
 
 
-def _check(P: SPNBO) -> None:
-    """Raise ValueError naming the first parameter out of its range."""
+def _check(P: SPNBO) -> SPNBO:
+    """``P``, raising ValueError naming the first parameter out of its range. The counts are static; the constants
+    may be traced (a sweep over ``beta`` under ``jax.vmap``), and are then checked when the program runs."""
     counts = ("stages", "inner_iter", "check_every")
     for name in counts:
         if not _checks.is_count(getattr(P, name)):
             raise ValueError(f"spnbo: params.{name} must be an int >= 1, got {getattr(P, name)!r}")
-    _checks.check_positive(**{f"spnbo: params.{k}": v for k, v in P._asdict().items() if k not in counts})
+    names = [k for k in P._fields if k not in counts]
+    P = P._replace(**dict(zip(names, _checks.check_positive(**{f"spnbo: params.{k}": getattr(P, k) for k in names}))))
+    concrete = lambda *vs: not any(isinstance(v, jax.core.Tracer) for v in vs)  # noqa: E731
     for name in ("a", "a_hat"):
-        if not getattr(P, name) <= 1:
+        if concrete(getattr(P, name)) and not getattr(P, name) <= 1:
             raise ValueError(f"spnbo: params.{name} must lie in (0, 1], got {getattr(P, name)!r}")
-    if not P.rho <= P.b:
+    if concrete(P.rho, P.b) and not P.rho <= P.b:
         raise ValueError(f"spnbo: params.rho <= params.b needed (the clip range), got {P.rho!r} > {P.b!r}")
+    return P
 
 
 _DIVERGED = (
@@ -103,17 +107,16 @@ def spnbo(F, upper: Callable, x0, psi="exp", *, w0=None, params: SPNBO = SPNBO()
 
     ``F`` any :class:`fbjax.SmoothLoss`; ``upper(x, w)`` smooth. Parameters out of range are a ValueError; iterates
     that diverge (NaN or inf: steps too long for the problem's scale) an error after the run, not a NaN result.
-    Jit-compatible (one ``lax.scan``
-    over stages, a ``while_loop`` per stage). An eager call compiles the whole run each time (1.6 s at
+    Jit-compatible (one ``lax.scan`` over stages, a ``while_loop`` per stage; the constants of ``params`` may be
+    traced). An eager call compiles the whole run each time (1.6 s at
     ``n = 40, p = 50``; benchmarks/probe_eager_compiles.py): jit it with ``upper`` fixed to run it again, as
     :mod:`fbjax.outer` explains (not jitted inside: a cached program would keep what ``upper`` closed over).
     """
     x0, w0 = validate(F, x0, w0)
-    _check(params)
+    P = _check(params)
     psi = _w.resolve(psi)
     x0 = x0 + 0 * _w.weights(psi, x0)  # psi(x0) finite and >= 0 (tied to x0: kept under jit); the rest at the end
     d, dtype = F.n_features, x0.dtype
-    P = params
 
     def constraint(w, x, mu):
         return F.grad(w) + psi.psi(x) * surrogate("be", mu).dr(w)  # unchecked: a diverged run raises at the end
