@@ -16,6 +16,8 @@ from fbjax.baselines import (
 from fbjax.baselines.bregman import bregman_grad
 from fbjax.baselines.bregman import spectral_bregman_prox, task_fb
 from fbjax.baselines.group_structure import learn_task_groups, validation_error, validation_logloss
+from fbjax.baselines.grid import scalar_penalties
+from fbjax.baselines.sparse_ho import sparse_ho_gd
 from fbjax.data.multitask import group_tasks, task_clusters
 
 
@@ -109,6 +111,11 @@ def test_bad_arguments_raise(problem):
             unrolled(F, x, 10, gamma=gamma)
     with pytest.raises(ValueError, match="num must be a positive int"):
         log_grid(1.0, 0)
+    with pytest.raises(ValueError, match="p must be a positive int"):  # (p = 0 gave empty rows)
+        scalar_penalties(log_grid(1.0, 3), 0)
+    for bad in (-1, 2.5, True):  # (were accepted: -1 as 0, 2.5 as a float bound)
+        with pytest.raises(ValueError, match="adaptive_iters must be an int >= 0"):
+            sparse_ho_gd(jax.value_and_grad(lambda x_: jnp.sum(x_**2)), x, adaptive_iters=bad)
     for alpha_max, lo, hi in ((float("nan"), 1e-3, 0.9), (0.0, 1e-3, 0.9), (1.0, 0.9, 1e-3)):  # (was NaN / reversed)
         with pytest.raises(Exception, match="log_grid needs 0 < lo < hi and a finite alpha_max > 0"):
             log_grid(alpha_max, 10, lo, hi)

@@ -22,7 +22,9 @@ def log_grid(alpha_max, num: int = 100, lo: float = 1e-3, hi: float = 0.9):
 
 
 def scalar_penalties(alphas, p: int):
-    """Rows ``log(alpha_j) * ones(p)``: a scalar penalty as a feature-wise hyperparameter."""
+    """Rows ``log(alpha_j) * ones(p)``: a scalar penalty as a feature-wise hyperparameter (``alpha_j > 0``)."""
+    if not _checks.is_count(p):
+        raise ValueError(f"p must be a positive int, got {p!r}")
     alphas = jnp.asarray(alphas)
     return jnp.log(alphas)[:, None] * jnp.ones((1, p), alphas.dtype)
 

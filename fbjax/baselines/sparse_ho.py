@@ -6,6 +6,8 @@ adjoint, zero on biactive coordinates); this module adds the outer rule of the o
 
 from __future__ import annotations
 
+import numbers
+
 import jax.numpy as jnp
 
 from fbjax._checks import check_positive
@@ -28,6 +30,9 @@ def sparse_ho_gd(
     library. ``radii`` records ``t_k ||h_k||``.
     """
     (p_grad_norm,) = check_positive(p_grad_norm=p_grad_norm)
+    integral = isinstance(adaptive_iters, numbers.Integral) and not isinstance(adaptive_iters, bool)
+    if not (integral and adaptive_iters >= 0):
+        raise ValueError(f"adaptive_iters must be an int >= 0, got {adaptive_iters!r}")
 
     def update(x, value, h, k, state, value_fn):
         t, gone_up, v_prev = state
