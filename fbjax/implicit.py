@@ -36,13 +36,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fbjax import _errors
+from fbjax import _checks, _errors
 from fbjax import weights as _w
 from fbjax.adjoint import reduced_adjoint
 from fbjax.coderivative import resolve_policy
 from fbjax.fb import BIACTIVE_RTOL, forward_map, partition
 from fbjax.solvers import check_gamma, default_gamma, pick_solver, validate
-from fbjax import _checks
 from fbjax._checks import budget
 
 _NOT_CONVERGED = (

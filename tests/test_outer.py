@@ -316,10 +316,11 @@ def test_bad_input_errors():
         fbjax.ntrba(FUN, jnp.zeros(4), lower=jnp.zeros(3))
     with pytest.raises(TypeError, match="floating"):
         fbjax.nba(FUN, jnp.zeros(4, int))
-    for tree in ({"a": jnp.zeros(4)}, {"a": 0.0}, [jnp.zeros(2), jnp.zeros(2)]):  # (was JAX's "entry not a 2- or 3-")
+    for tree in ({"a": jnp.zeros(4)}, {"a": 0.0}, [jnp.zeros(2), jnp.zeros(3)]):  # (was JAX's "entry not a 2- or 3-")
         with pytest.raises(TypeError, match="x0 must be one array of hyperparameters"):
             fbjax.ntrba(FUN, tree)
-    assert fbjax.nba(FUN, [0.0, 0.0, 0.0, 0.0], max_iter=2).x.shape == (4,)  # a list of numbers is an array
+    for like in ([0.0, 0.0, 0.0, 0.0], [jnp.zeros(2), jnp.zeros(2)]):  # array-likes stay arrays, as jnp.asarray's
+        assert fbjax.nba(jax.value_and_grad(lambda x: jnp.sum(x**2)), like, max_iter=2).x.shape == np.shape(like)
     with pytest.raises(ValueError, match="eta_accept"):
         TrustRegion(eta_accept=0.8, eta_expand=0.75)
     nan = lambda x: (jnp.nan * jnp.sum(x), x)  # noqa: E731

@@ -9,7 +9,6 @@ solution (``aux = y``). The state changes the cost of a call, never its result.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Callable
 
 import equinox as eqx
@@ -130,10 +129,11 @@ def box(lower, upper):
 
 
 def check_x0(x0, lower, upper):
-    nested = isinstance(x0, (tuple, list)) and any(not isinstance(a, numbers.Number) for a in x0)
-    if nested or isinstance(x0, dict):
-        raise TypeError(f"x0 must be one array of hyperparameters (stack a pytree's leaves), got {type(x0).__name__}")
-    x0 = jnp.asarray(x0)
+    try:
+        x0 = jnp.asarray(x0)
+    except (TypeError, ValueError):  # a dict, or a list of arrays of different shapes (JAX: "entry not a 2- or 3-")
+        raise TypeError(f"x0 must be one array of hyperparameters (stack a pytree's leaves), got {type(x0).__name__}"
+                        ) from None
     if not jnp.issubdtype(x0.dtype, jnp.floating):
         raise TypeError(f"x0 must be a floating-point array, got dtype {x0.dtype}")
     for name, b in (("lower", lower), ("upper", upper)):
