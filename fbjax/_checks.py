@@ -63,6 +63,13 @@ def is_count(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
 
 
+def check_count(**kwargs) -> None:
+    """Raise ValueError naming the first value that is not an int ``>= 1`` (:func:`is_count`)."""
+    for name, v in kwargs.items():
+        if not is_count(v):
+            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+
+
 def budget(tol, max_iter, dtype) -> tuple[float, int | None]:
     """``(tol, max_iter)`` of a lower-level solve, checked (both are static): ``tol`` a finite number
     ``> 0`` (default :func:`default_tol`), ``max_iter`` None (the solver's default) or an int ``>= 1``."""

@@ -51,7 +51,7 @@ import lineax as lx
 
 from fbjax import _errors
 from fbjax._batching import batch_switch, batch_when
-from fbjax._checks import is_count
+from fbjax._checks import check_count
 from fbjax.coderivative import Null, Policy
 from fbjax.fb import A_, I_MINUS, I_PLUS
 from fbjax.losses import SmoothLoss
@@ -307,8 +307,7 @@ def _reduced_adjoint(policy, F, y, z, codes, gamma, method, buckets, max_support
     if method not in ("auto", "dense"):
         raise ValueError(f"adjoint method must be 'auto', 'dense' or 'cg', got {method!r}")
     if max_support is not None:
-        if not is_count(max_support):
-            raise ValueError(f"max_support must be an int >= 1, got {max_support!r}")
+        check_count(max_support=max_support)
         sizes = (min(int(max_support), p),)
     else:
         sizes = buckets_for(p, buckets)

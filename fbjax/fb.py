@@ -55,15 +55,10 @@ B_PLUS = 2
 B_MINUS = -2
 
 
-def _vectors(F: SmoothLoss, **vectors) -> None:
-    """Raise ValueError unless each vector has shape ``(p,)``, ``p`` the number of features of ``F``."""
-    for name, a in vectors.items():
-        _checks.check_shape(name, a, (F.n_features,))
-
-
 def forward_map(F: SmoothLoss, x, y, gamma, psi="exp", grad=None):
     """``H(x, y) = (gamma Psi(x), y - gamma grad F(y))`` (eq. 13); pass ``grad = grad F(y)`` if known."""
-    _vectors(F, x=x, y=y)
+    _checks.check_shape("x", x, (F.n_features,))
+    _checks.check_shape("y", y, (F.n_features,))
     grad = F.grad(y) if grad is None else grad
     return gamma * _w.weights(_w.resolve(psi), x), y - gamma * grad
 

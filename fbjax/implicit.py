@@ -135,12 +135,6 @@ def _argmin_jit(cfg, F, x, y0, steps):
     return _argmin(cfg, F_static, F_dyn, x, y0, steps)
 
 
-def _checked_count(name, n) -> int:
-    if not _checks.is_count(n):
-        raise ValueError(f"fbjax.argmin: {name} must be an int >= 1, got {n!r}")
-    return int(n)
-
-
 def argmin(
     F,
     x,
@@ -210,6 +204,8 @@ def argmin(
             raise ValueError(f"fbjax.argmin: {name} must be a finite number >= 0, got {val!r}")
     gamma = default_gamma(F) if gamma is None else check_gamma(F, gamma)
     tol, max_iter = budget(tol, max_iter, x.dtype)
+    if max_support is not None:
+        _checks.check_count(**{"fbjax.argmin: max_support": max_support})
     cfg = _Config(
         psi=_w.resolve(psi),
         policy=resolve_policy(policy),
@@ -219,7 +215,7 @@ def argmin(
         biactive_rtol=float(biactive_rtol),
         biactive_floor=float(biactive_floor),
         adjoint=adjoint,
-        max_support=None if max_support is None else _checked_count("max_support", max_support),
+        max_support=None if max_support is None else int(max_support),
         throw=bool(throw),
     )
     pick_solver(F, solver)  # fail early on a bad solver name / unsupported design

@@ -104,12 +104,9 @@ def _checked(who, design, num_groups, lam, l2, num_iter, outer_iter, step, resta
     try:
         _checks.check_positive(lam=lam, step=step)
         _checks.check_positive(zero_ok=True, l2=l2)
+        _checks.check_count(num_groups=num_groups, num_iter=num_iter, outer_iter=outer_iter, restarts=restarts)
     except ValueError as e:
         raise ValueError(f"{who}: {e}") from None
-    for name, n in (("num_groups", num_groups), ("num_iter", num_iter), ("outer_iter", outer_iter),
-                    ("restarts", restarts)):  # fmt: skip
-        if not _checks.is_count(n):
-            raise ValueError(f"{who}: {name} must be an int >= 1, got {n!r}")
     X, y, Xv, yv = (np.shape(a) for a in design[:4])
     if len(X) != 3 or y != X[:2] or len(Xv) != 3 or Xv[::2] != X[::2] or yv != Xv[:2]:
         raise ValueError(f"{who}: the design needs X_train (T, N, P), y_train (T, N), X_val (T, N_val, P) and "

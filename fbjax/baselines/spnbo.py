@@ -81,9 +81,7 @@ def _check(P: SPNBO) -> SPNBO:
     """``P``, raising ValueError naming the first parameter out of its range. The counts are static; the constants
     may be traced (a sweep over ``beta`` under ``jax.vmap``), and are then checked when the program runs."""
     counts = ("stages", "inner_iter", "check_every")
-    for name in counts:
-        if not _checks.is_count(getattr(P, name)):
-            raise ValueError(f"spnbo: params.{name} must be an int >= 1, got {getattr(P, name)!r}")
+    _checks.check_count(**{f"spnbo: params.{k}": getattr(P, k) for k in counts})
     names = [k for k in P._fields if k not in counts]
     P = P._replace(**dict(zip(names, _checks.check_positive(**{f"spnbo: params.{k}": getattr(P, k) for k in names}))))
     concrete = lambda *vs: not any(isinstance(v, jax.core.Tracer) for v in vs)  # noqa: E731
