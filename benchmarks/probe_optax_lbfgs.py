@@ -3,10 +3,12 @@ and Adam on calibrated degenerate instances (session 36: the adapter now passes 
 
 Each run: 60 outer iterations from the calibrated x0 in the paper code's box, fbjax's default ``argmin`` (SC policy,
 scale-free band), warm-started lower level; best validation MSE, support F1 at the best point (threshold 1e-10),
-and the median wall time of 3 jitted runs after a warm-up (compile excluded). L-BFGS's line search calls the oracle
-more than once per iteration, so its time per iteration is higher.
+the oracle calls of the run (``num_evals``: since session 37 the line search's calls too) and the median wall time
+of 3 jitted runs after a warm-up (compile excluded). L-BFGS's line search calls the oracle more than once per
+iteration, so its time per iteration is higher.
 
-    OPENBLAS_NUM_THREADS=1 python benchmarks/probe_optax_lbfgs.py    # raw output: results/optax_lbfgs_s36.log
+    OPENBLAS_NUM_THREADS=1 python benchmarks/probe_optax_lbfgs.py    # raw output: results/optax_lbfgs_s37.log
+                                                                     # (session 36's, without calls: _s36.log)
 """
 
 import time
@@ -51,7 +53,8 @@ def run(config, seed):
             t = time.perf_counter()
             jax.block_until_ready(prog(jnp.asarray(d.x0)))
             times.append(time.perf_counter() - t)
-        out[name] = (float(res.best_value), float(f1_score(np.asarray(res.best_aux), np.asarray(d.beta))), np.median(times))
+        f1 = float(f1_score(np.asarray(res.best_aux), np.asarray(d.beta)))
+        out[name] = (float(res.best_value), f1, int(res.num_evals), np.median(times))
     return out
 
 
@@ -61,10 +64,10 @@ if __name__ == "__main__":
         for seed in range(5):
             for name, r in run(config, seed).items():
                 rows[name].append(r)
-                print(config, seed, name, "best val %.4f  F1 %.3f  %.3f s" % r, flush=True)
+                print(config, seed, name, "best val %.4f  F1 %.3f  calls %d  %.3f s" % r, flush=True)
         print(f"\n{config}: mean over seeds 0-4")
         for name, r in rows.items():
             r = np.array(r)
             print(f"  {name:11s} best val {r[:, 0].mean():.4f}  F1 {r[:, 1].mean():.3f} +- {r[:, 1].std():.3f}  "
-                  f"median run {np.median(r[:, 2]):.3f} s")
+                  f"calls {r[:, 2].mean():.1f}  median run {np.median(r[:, 3]):.3f} s")
         print()

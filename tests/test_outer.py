@@ -173,6 +173,31 @@ def test_optax_line_searches_get_phi_and_its_subgradient():
     assert np.all(np.isfinite(res.values)) and float(res.best_value) < float(res.values[0])
 
 
+@pytest.mark.parametrize("name", ["lbfgs", "backtracking", "adam"])
+@pytest.mark.parametrize("max_iter", [5, 30])
+def test_num_evals_counts_the_line_search_s_oracle_calls(name, max_iter):
+    """``num_evals`` is every oracle call of the run: the loop's and the line search's (they were left out), counted
+    here by a callback in the oracle. After a stop no line search runs (it ran, uncounted, on every step left)."""
+    calls = []
+
+    def fun(x):
+        jax.debug.callback(lambda: calls.append(1))
+        return FUN(x)
+
+    opt = {
+        "lbfgs": optax.lbfgs(),
+        "backtracking": optax.chain(optax.sgd(1.0), optax.scale_by_backtracking_linesearch(max_backtracking_steps=8)),
+        "adam": optax.adam(0.05),
+    }[name]
+    res = fbjax.optax_solve(fun, jnp.zeros(4), opt, max_iter=max_iter)
+    jax.effects_barrier()
+    assert int(res.num_evals) == len(calls)
+    if max_iter == 5:
+        assert int(res.num_iter) == 5 and (len(calls) == 5 if name == "adam" else len(calls) > 5)
+    elif name == "lbfgs":
+        assert int(res.num_iter) < 30  # stopped on ||h|| < tol
+
+
 def test_optax_wrappers_that_are_not_transformations_run():
     """``optax.MultiSteps`` is a wrapper with ``gradient_transformation()`` (was "optimizer must be an
     optax.GradientTransformation"): k accumulated steps are one Adam step, so 2 x 300 reach what 300 do."""

@@ -35,8 +35,8 @@ class OuterResult(eqx.Module):
         ratios: ``ared/pred`` (NTRBA; NaN elsewhere or where no trial was evaluated).
         After a stop the entries repeat the last state.
       num_iter: iterations run before a stopping test fired (``max_iter`` if none did).
-      num_evals: oracle calls.  aux: the oracle state returned with ``value`` (the last evaluated
-        point), or None.  best_aux: the oracle state returned with ``best_value`` (e.g. the
+      num_evals: oracle calls (a line search's included).  aux: the oracle state returned with ``value`` (the
+        last evaluated point), or None.  best_aux: the oracle state returned with ``best_value`` (e.g. the
         lower-level solution at ``best_x``), or None.
       xs: the iterates ``x_k`` (``(max_iter, p)``) when ``record_x=True``, else None.
     """

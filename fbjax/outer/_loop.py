@@ -3,8 +3,9 @@
     (Phi_k, h_k) = fun(x_k);  stop if ||h_k|| < tol;  x_{k+1} = P_X(x_k + d_k),
 
 where ``update(x_k, Phi_k, h_k, k, state, value_fn) -> (d_k, step_length, state)`` is the only difference
-between them (``value_fn(y) = Phi(P_X(y))``, for a line search: :func:`value_fn`). One
-``lax.scan`` of ``max_iter`` steps, so a whole run jits and vmaps.
+between them (``value_fn(y) = Phi(P_X(y))``, for a line search: :func:`value_fn`). ``evals(state)`` is given
+where the update calls the oracle through ``value_fn``: it counts those calls, and the update then runs only on the
+steps taken. One ``lax.scan`` of ``max_iter`` steps, so a whole run jits and vmaps.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ def value_fn(oracle, aux, project):
 
 
 @_errors.eager_checked
-def first_order_loop(fun, x0, update, state0, *, max_iter, tol, lower, upper, aux0, record_x, name) -> OuterResult:
+def first_order_loop(
+    fun, x0, update, state0, *, max_iter, tol, lower, upper, aux0, record_x, name, evals=None
+) -> OuterResult:
     oracle, project, x0, inf, tol = setup(fun, x0, max_iter, lower, upper, aux0, name, tol)
 
     def body(carry, k):
@@ -49,13 +52,25 @@ def first_order_loop(fun, x0, update, state0, *, max_iter, tol, lower, upper, au
         gn = jnp.where(run, jnp.linalg.norm(h), gn_last)
         stop = run & (gn < tol)
         take = run & ~stop
-        d, length, new_state = update(x, v, h, k, state, value_fn(oracle, aux, project))
+        def step(_):
+            return update(x, v, h, k, state, value_fn(oracle, aux, project))
+
+        def skip(_):  # not computed where no step is taken (a finished run): its line search would call the oracle
+            return jnp.zeros_like(x), jnp.zeros((), x.dtype), state
+
+        if evals is None:  # the update does not call the oracle
+            d, length, new_state = step(None)
+            searched = 0
+        else:
+            d, length, new_state = jax.lax.cond(take, step, skip, None)
+            searched = jnp.where(take, evals(new_state), 0)
         x_next = jnp.where(take, project(x + d), x)
         state = tree_where(take, new_state, state)
         better = run & (v < best_v)
         best_x, best_v, best_aux = tree_where(better, (x, v, aux), (best_x, best_v, best_aux))
         record = (v, gn, jnp.where(take, length, 0.0).astype(x.dtype), take, x)
-        carry = (x_next, v, gn, aux, best_x, best_v, best_aux, done | stop, n_iter + take, n_evals + run, state)
+        n_evals = n_evals + run + searched
+        carry = (x_next, v, gn, aux, best_x, best_v, best_aux, done | stop, n_iter + take, n_evals, state)
         return carry, record
 
     init = (x0, inf, inf, aux0, x0, inf, aux0, jnp.asarray(False), jnp.asarray(0), jnp.asarray(0), state0)
