@@ -210,7 +210,7 @@ class WeightedL1(BaseEstimator):
             F = WithIntercept(F, **known)
         # what shapes the program is static; the numbers are traced, so that a refit with another l2, radius,
         # step, start fraction or box_lower (a GridSearchCV over them) reuses the compiled program
-        static = _Static(self.loss, self.outer, self.policy, self.max_iter, self.start == "scalar", self.grid,
+        static = _Static(self.loss, _Outer(self.outer), self.policy, self.max_iter, self.start == "scalar", self.grid,
                          self.box_lower is not None, tuple(sorted((self.argmin_kw or {}).items())))  # fmt: skip
         values = dict(radius=self.radius, step=self.step, start=1.0 if self.start == "scalar" else self.start,
                       box_lower=0.0 if self.box_lower is None else self.box_lower, a=2.0**ka, s=2.0**ks)  # fmt: skip
@@ -351,6 +351,28 @@ def _as_jax(X):
 _Static = collections.namedtuple("_Static", "loss outer policy max_iter grid_start grid boxed argmin_kw")
 
 
+class _Outer:
+    """The outer solver in ``_learn``'s static key, equal to its copies. A name or an ``optax.GradientTransformation``
+    (a tuple of functions, which a copy keeps) compares as itself; a wrapper object (``optax.MultiSteps``) compares
+    by its type and fields, not its identity, so scikit-learn's clones (a GridSearchCV's) reuse the program."""
+
+    def __init__(self, solver):
+        self.solver, self._key = solver, solver
+        if not isinstance(solver, (str, tuple)) and hasattr(solver, "__dict__"):
+            key = (type(solver), tuple(sorted(vars(solver).items())))
+            try:
+                hash(key)
+            except TypeError:  # a field that is not hashable: by identity
+                return
+            self._key = key
+
+    def __eq__(self, other):
+        return isinstance(other, _Outer) and self._key == other._key
+
+    def __hash__(self):
+        return hash(self._key)
+
+
 def _solve_kw(argmin_kw: tuple) -> dict:
     """The keywords of :func:`fbjax.solve` among ``argmin_kw``'s items."""
     return {k: v for k, v in argmin_kw if k in ("tol", "max_iter", "solver", "gamma")}
@@ -405,12 +427,12 @@ def _learn(prm: _Static, model, F, X_val, y_val, num: dict):
 
     fun = jax.value_and_grad(phi, has_aux=True)
     kw = dict(max_iter=prm.max_iter, lower=lower, upper=upper, aux0=jnp.zeros(p, x0.dtype))
-    if prm.outer == "ntrba":
+    if prm.outer.solver == "ntrba":
         result = ntrba(fun, x0, radius=num["radius"], **kw)
-    elif prm.outer == "nba":
+    elif prm.outer.solver == "nba":
         result = nba(fun, x0, step=num["step"], **kw)
     else:
-        result = optax_solve(fun, x0, prm.outer, **kw)
+        result = optax_solve(fun, x0, prm.outer.solver, **kw)
     c = intercept(result.best_aux) * s  # in the program: no root compiled apart
     back = {"aux": s / a, "best_aux": s / a, "value": s**2, "best_value": s**2, "values": s**2, "grad_norms": s**2}
     scaled = [getattr(result, k) * f for k, f in back.items()]

@@ -109,6 +109,23 @@ def test_an_optax_outer_solver_with_a_line_search_fits():
     np.testing.assert_allclose(est.validation_loss_, val_mse(d, est.coef_), rtol=1e-12)
 
 
+def test_a_clone_with_an_optax_wrapper_reuses_the_program():
+    """``outer=optax.MultiSteps(...)`` (an object, not a tuple of functions) was compared by identity in the fit's
+    static key, so each clone (a GridSearchCV's folds) compiled again; now by its fields. Another wrapper does not
+    share the program."""
+    from fbjax import estimator
+
+    d = calibrated_degenerate(2, 40, 45, 0.95)  # a shape no other test fits
+    args = d.A_train, d.b_train, d.A_val, d.b_val
+    est = fbjax.WeightedL1(outer=optax.MultiSteps(optax.adam(0.05), 2), max_iter=4, start=0.2)
+    est.fit(*args)
+    programs = estimator._learn.program._cache_size()
+    np.testing.assert_array_equal(clone(est).fit(*args).coef_, est.coef_)
+    assert estimator._learn.program._cache_size() == programs
+    est.set_params(outer=optax.MultiSteps(optax.adam(0.05), 3)).fit(*args)
+    assert estimator._learn.program._cache_size() == programs + 1
+
+
 def test_logistic_is_a_classifier_of_any_two_labels():
     """Labels {0, 1} or strings fit the model of the labels {-1, +1} (``classes_[1]`` coded +1); ``predict``
     returns the user's labels, ``predict_proba`` the logistic model's probabilities; the squared loss is a
