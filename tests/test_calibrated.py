@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fbjax
-from fbjax.data import calibrated_degenerate
+from fbjax.data import aip_classification, aip_regression, calibrated_degenerate, three_group
 from fbjax.fb import is_biactive
 
 
@@ -29,6 +29,29 @@ def test_design_structure_and_determinism():
     A = np.concatenate([d.A_train, d.A_val, d.A_test])
     c = np.corrcoef(A[:, d.groups["hid"][0]], A[:, d.groups["dist"][0]])[0, 1]
     assert 0.85 < c < 1.0
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: calibrated_degenerate(0, 20.5, 30, 0.9), "n must be an int >= 1, got 20.5"),
+        (lambda: calibrated_degenerate(0, 20, 30, 0.9, sigma=-0.1), "sigma must be a finite number >= 0"),
+        (lambda: calibrated_degenerate(0, 20, 30, 0.9, beta_std=0.0), "beta_std must be a positive finite number"),
+        (lambda: three_group(0, 5, 0.8, 0.05), r"a split of n = 4 samples leaves a part empty .* 2, 0, 2"),
+        (lambda: three_group(0, 100, 0.8, 0.05, corr=2.0), r"corr must lie in \[-1, 1\], got 2.0"),
+        (lambda: three_group(0, 100, -1.0, 0.05), "n_over_p must be a positive finite number"),
+        (lambda: three_group(0, 100, 0.8, 0.05, noise=np.nan), "noise must be a finite number >= 0"),
+        (lambda: aip_regression(0, 0, 10, 5), "n must be an int >= 1, got 0"),
+        (lambda: aip_regression(0, 20, 10, 5, snr=0.0), r"snr must be > 0 \(inf: no noise\), got 0.0"),
+        (lambda: aip_classification(0, 20, 10, 5, snr=np.nan), "snr must be > 0"),
+    ],
+)
+def test_generators_name_a_bad_argument(make, match):
+    """Each was a NumPy error, a division by zero, or data returned with NaN columns (corr > 1), inf targets
+    (snr = 0) or an empty validation part (p = 5), with at most a RuntimeWarning."""
+    with pytest.raises(ValueError, match=match):
+        make()
+    assert np.all(np.isfinite(aip_regression(0, 20, 10, 5, snr=np.inf).b_train))  # inf: no noise
 
 
 def test_calibration_places_hidden_features_five_percent_inside():

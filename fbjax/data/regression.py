@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fbjax import _checks
 from fbjax.data.synthetic import ClassificationDesign, RegressionDesign, split
 
 
@@ -22,8 +23,13 @@ def three_group(
     ``corr * A_sig,(j mod k) + sqrt(1 - corr^2) xi_j`` (zero coefficient); the rest i.i.d. noise columns;
     ``b = A beta + noise * eps``; sorted 60/20/20 row split; ``l2 = 1/n_train``.
     """
+    _checks.check_count(p=p)
+    _checks.check_positive(n_over_p=n_over_p)
+    _checks.check_positive(zero_ok=True, noise=noise)
     if not 0 < sparsity < 1 / 3:
         raise ValueError(f"sparsity must lie in (0, 1/3), got {sparsity}")
+    if not -1 <= corr <= 1:
+        raise ValueError(f"corr must lie in [-1, 1], got {corr}")
     n = int(n_over_p * p)
     k = max(int(sparsity * p), 2)
     c = min(2 * k, p - k - 1)
@@ -63,6 +69,9 @@ def aip_classification(seed: int, n: int, m: int, nz: int, *, snr: float = 10.0)
 
 
 def _aip_draw(seed, n, m, nz, snr):
+    _checks.check_count(n=n, m=m, nz=nz)
+    if not snr > 0:
+        raise ValueError(f"snr must be > 0 (inf: no noise), got {snr!r}")
     if not 0 < nz <= m:
         raise ValueError(f"need 0 < nz <= m, got nz={nz}, m={m}")
     rng = np.random.default_rng(seed)

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fbjax import _checks
 from fbjax.losses import LeastSquares, Logistic
 
 SENTINEL = 1e6
@@ -122,6 +123,9 @@ def split(A, b, rng, fractions=(0.6, 0.2), paper_code=False):
     perm = rng.permutation(n)
     size = (lambda f: int(f * n)) if paper_code else (lambda f: int(round(f * n)))  # noqa: E731
     n_tr, n_val = size(fractions[0]), size(fractions[1])
+    if min(n_tr, n_val, n - n_tr - n_val) < 1:
+        raise ValueError(f"a split of n = {n} samples leaves a part empty (train, validation, test: {n_tr}, {n_val}, "
+                         f"{n - n_tr - n_val}): draw more samples")  # fmt: skip
     tr, val, te = perm[:n_tr], perm[n_tr : n_tr + n_val], perm[n_tr + n_val :]
     if paper_code:
         tr, val, te = np.sort(tr), np.sort(val), np.sort(te)
@@ -164,6 +168,9 @@ def calibrated_degenerate(
     seed: int, n: int, p: int, rho: float, *, beta_std: float = 1.0, sigma: float = 0.05, delta: float = 0.05
 ) -> CalibratedDesign:
     """The calibrated degenerate design of Sec. 5.2 with ``n`` samples (all splits) and ``p`` features."""
+    _checks.check_count(n=n, p=p)
+    _checks.check_positive(beta_std=beta_std)
+    _checks.check_positive(zero_ok=True, sigma=sigma, delta=delta)
     if not 0 < rho < 1:
         raise ValueError(f"rho must lie in (0, 1), got {rho}")
     if n < 5:
