@@ -28,6 +28,7 @@ import threading
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.experimental import checkify
 
 try:  # not public API: without it (another JAX), checked_jit is jit and programs keep their callbacks
@@ -60,7 +61,13 @@ def as_values() -> bool:
 
 def error_if(x, pred, msg: str):
     """``x``, raising ``msg`` where ``pred`` holds (any element): :func:`equinox.error_if`, or inside a
-    :func:`checked_jit` program a ``checkify.check`` (an entry of the innermost :func:`deferred` collector)."""
+    :func:`checked_jit` program a ``checkify.check`` (an entry of the innermost :func:`deferred` collector). A
+    ``pred`` that is known now (not traced: an eager call's argument checks) is tested now, and a failure raises
+    :class:`jax.errors.JaxRuntimeError` with ``msg`` alone, as a checked program does (not equinox's traceback)."""
+    if not isinstance(pred, jax.core.Tracer):
+        if np.any(np.asarray(pred)):
+            raise jax.errors.JaxRuntimeError(msg)
+        return x
     if not as_values():
         return eqx.error_if(x, pred, msg)
     held = getattr(_LOCAL, "held", [])
@@ -181,6 +188,29 @@ def checked_jit(fun, *, jit=jax.jit, values=None, **jit_kw):
         return _raised(err, out)
 
     call.program = program  # the compiled program (its _cache_size(), lower(...))
+    return call
+
+
+def rerun_checked(fun, *, jit=jax.jit, **jit_kw):
+    """``jit(fun, **jit_kw)`` whose eager call raises a failed check's message alone: a call that fails at run time
+    (the check raised through equinox's callback, its message after equinox's traceback) runs again as a
+    :func:`checked_jit` program, which raises :class:`jax.errors.JaxRuntimeError` with the message alone. A call
+    that succeeds costs what ``jit(fun)`` costs (the checked program compiles on the first failure only), unlike
+    :func:`checked_jit`, whose calls take JAX's slower dispatch. Traced calls are ``jit(fun)``."""
+    plain, checked = jit(fun, **jit_kw), checked_jit(fun, jit=jit, **jit_kw)  # (.plain, .checked)
+
+    @functools.wraps(fun)
+    def call(*args, **kw):
+        try:
+            return plain(*args, **kw)
+        except RuntimeError as e:
+            if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((args, kw))):
+                raise
+            failed = e
+        call.checked(*args, **kw)  # outside the handler: its error is raised without the first one as its context
+        raise failed  # the checked run did not fail (not a check's failure)
+
+    call.plain, call.checked = plain, checked
     return call
 
 

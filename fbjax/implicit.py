@@ -29,6 +29,7 @@ of ``jax.grad``) is not available: the solvers' while loops have no reverse-mode
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import equinox as eqx
@@ -52,7 +53,7 @@ _NOT_CONVERGED = (
 )
 
 
-@eqx.filter_jit
+@functools.partial(_errors.rerun_checked, jit=eqx.filter_jit)
 def adjoint_selection(
     F, x, y, z, gamma, psi="exp", policy="sc", biactive_rtol=BIACTIVE_RTOL, adjoint="auto", max_support=None, grad=None,
     biactive_floor=0.0,
@@ -65,7 +66,7 @@ def adjoint_selection(
     return codes, sigma, q
 
 
-@eqx.filter_jit
+@functools.partial(_errors.rerun_checked, jit=eqx.filter_jit)
 def solution_vjp(
     F, x, y, z, gamma, psi="exp", policy="sc", biactive_rtol=BIACTIVE_RTOL, adjoint="auto", max_support=None, grad=None,
     biactive_floor=0.0,
@@ -128,9 +129,10 @@ _argmin = jax.custom_vjp(_solve, nondiff_argnums=(0, 1))
 _argmin.defvjp(_fwd, _bwd)
 
 
-@eqx.filter_jit
+@functools.partial(_errors.rerun_checked, jit=eqx.filter_jit)
 def _argmin_jit(cfg, F, x, y0, steps):
-    """Compiled once per configuration, so eager calls (and FD loops) reuse it; inlined under jit."""
+    """Compiled once per configuration, so eager calls (and FD loops) reuse it; inlined under jit. An eager call
+    that fails (a solve that does not converge) raises its message alone, not after equinox's traceback."""
     F_dyn, F_static = eqx.partition(F, eqx.is_array)
     return _argmin(cfg, F_static, F_dyn, x, y0, steps)
 

@@ -147,6 +147,35 @@ def test_non_converged_solve_is_reported(solver):
     assert bool(jnp.all(jnp.isfinite(y)))
 
 
+def test_an_eager_call_raises_the_check_s_message_alone(monkeypatch):
+    """Eager calls of argmin, solve, solution_vjp and adjoint_selection that fail raise fbjax's message alone, as
+    a checked program does; before, it came after equinox's traceback ("Above is the stack outside of JIT...").
+    A call that succeeds runs the plain program only (the checked one's dispatch is slower): the checked program
+    runs after a failure."""
+    from fbjax.implicit import _argmin_jit
+
+    F, x, _, _ = random_problem(0, n=41, p=61)
+    gamma = fbjax.solvers.default_gamma(F)
+    reruns = []
+    checked = _argmin_jit.checked
+    monkeypatch.setattr(_argmin_jit, "checked", lambda *a, **k: (reruns.append(1), checked(*a, **k)))
+    y = fbjax.argmin(F, x)
+    assert reruns == []
+    calls = {
+        "fbjax.argmin: the lower-level solver did not reach": lambda: fbjax.argmin(F, x, max_iter=1, tol=1e-14),
+        "x contains NaN or inf": lambda: fbjax.solve(F, x.at[3].set(jnp.nan)),
+        "step gamma must lie in": lambda: fbjax.argmin(F, x, gamma=2.0 / F.lipschitz),
+        "fbjax: the upper-level gradient z": lambda: fbjax.solution_vjp(F, x, y, jnp.full_like(y, jnp.nan), gamma),
+        "fbjax: the upper-level gradient z ": lambda: fbjax.adjoint_selection(F, x, y, y.at[0].set(jnp.inf), gamma),
+    }
+    for msg, call in calls.items():
+        with pytest.raises(jax.errors.JaxRuntimeError) as info:
+            call()
+        assert str(info.value).startswith(msg.strip()), str(info.value)[:200]
+        assert info.value.__context__ is None  # equinox's error is not chained to it
+    assert reruns == [1]  # argmin's one failure
+
+
 def test_bad_band_settings():
     F, x, _, _ = random_problem(0)
     for kw in (dict(biactive_rtol=-0.1), dict(biactive_floor=-1.0), dict(biactive_floor=float("nan"))):
