@@ -2,7 +2,8 @@
 
 ``psi`` must be C^1, nonnegative, with ``psi' > 0``. Built-ins: ``"exp"`` (the paper's choice,
 ``x = log alpha``) and ``"softplus"``. A callable must act elementwise; its derivative is
-taken by forward-mode autodiff.
+taken by forward-mode autodiff. A program compiled for a callable is reused for the same function object (define
+it once, not as a new ``lambda`` per call).
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from fbjax import _errors
 
 
 class Weight(NamedTuple):
+    """``psi`` and ``psi'`` (None: by forward-mode autodiff of ``psi``); equal for equal functions, so a cached
+    program is reused."""
+
     psi: Callable[[jax.Array], jax.Array]
-    dpsi: Callable[[jax.Array], jax.Array]
+    dpsi: Callable[[jax.Array], jax.Array] | None
     name: str
 
 
@@ -36,20 +40,22 @@ def resolve(psi) -> Weight:
             return _BUILTIN[psi]
         except KeyError:
             raise ValueError(f"unknown psi {psi!r}; use one of {sorted(_BUILTIN)} or a callable") from None
-    if callable(psi):
-        dpsi = lambda x: jax.jvp(psi, (x,), (jnp.ones_like(x),))[1]  # noqa: E731
-        return Weight(psi, dpsi, getattr(psi, "__name__", "callable"))
+    if callable(psi):  # (a new derivative function per call made every call compile again)
+        return Weight(psi, None, getattr(psi, "__name__", "callable"))
     raise TypeError(f"psi must be a string or a callable, got {type(psi).__name__}")
 
 
 def weights(psi: Weight, x: jax.Array) -> jax.Array:
     """``Psi(x)``, raising if any weight is negative or non-finite."""
     w = psi.psi(x)
+    if jnp.shape(w) != jnp.shape(x):
+        raise ValueError(f"psi={psi.name} must act elementwise: psi(x) has shape {jnp.shape(w)} for x of shape "
+                         f"{jnp.shape(x)}")  # fmt: skip
     bad = ~jnp.all(jnp.isfinite(w) & (w >= 0))
     return _errors.error_if(w, bad, f"psi={psi.name} gave a negative or non-finite weight psi(x)")
 
 
 def derivative(psi: Weight, x: jax.Array) -> jax.Array:
     """``psi'(x)``, the diagonal of ``J Psi(x)``; raises unless ``psi'(x) > 0`` (Assumption 3)."""
-    d = psi.dpsi(x)
+    d = jax.jvp(psi.psi, (x,), (jnp.ones_like(x),))[1] if psi.dpsi is None else psi.dpsi(x)
     return _errors.error_if(d, ~jnp.all(d > 0), f"psi={psi.name} must satisfy psi'(x) > 0 (Assumption 3)")

@@ -112,6 +112,30 @@ def test_psi_derivative_must_be_positive():
         fbjax.argmin(F, x, psi=lambda t: t)  # psi(x) < 0 somewhere
 
 
+def test_a_callable_psi_is_traced_once_and_must_act_elementwise():
+    """A callable psi got a new derivative function per call, so each eager argmin or jax.grad compiled again
+    (seconds each); now the program is reused: psi is traced on the first calls only. psi(x) of another shape
+    than x (a sum, a slice) was an IndexError or a broadcasting error from inside the solver."""
+    F, x, _, _ = random_problem(0, n=23, p=17)
+    traces = []
+
+    def softplus(t):
+        traces.append(1)
+        return jax.nn.softplus(t)
+
+    grad = jax.grad(lambda x: jnp.sum(fbjax.argmin(F, x, psi=softplus) ** 2))
+    fbjax.argmin(F, x, psi=softplus), grad(x)
+    first = len(traces)
+    y, g = fbjax.argmin(F, x - 0.5, psi=softplus), grad(x - 0.5)
+    assert len(traces) == first
+    np.testing.assert_array_equal(y, fbjax.argmin(F, x - 0.5, psi="softplus"))
+    np.testing.assert_allclose(g, jax.grad(lambda x: jnp.sum(fbjax.argmin(F, x, psi="softplus") ** 2))(x - 0.5),
+                               rtol=1e-12)  # fmt: skip
+    for psi, shape in ((lambda t: jnp.sum(jnp.exp(t)), r"\(\)"), (lambda t: jnp.exp(t)[:5], r"\(5,\)")):
+        with pytest.raises(ValueError, match=rf"psi=<lambda> must act elementwise: psi\(x\) has shape {shape}"):
+            fbjax.argmin(F, x, psi=psi)
+
+
 @pytest.mark.parametrize("frac", [0.0, -0.5, 1.0, 3.0])
 def test_step_outside_interval(frac):
     F, x, _, _ = random_problem(0)
