@@ -14,6 +14,7 @@ import numbers
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.sparse
 from jax.experimental import sparse
 
 from fbjax._errors import error_if
@@ -41,6 +42,11 @@ def finite(name: str, a):
 
 
 def as_float_array(name: str, a, dtype=None):
+    """``a`` as a JAX array of a floating dtype (``dtype`` if given; integers become JAX's default float), a
+    :class:`~jax.experimental.sparse.BCOO` as it is and a SciPy sparse matrix as a BCOO."""
+    if scipy.sparse.issparse(a):  # (np.asarray of one is an object array: "setting an array element ...")
+        a = a if np.issubdtype(a.dtype, np.floating) else a.astype(jnp.result_type(float))
+        a = sparse.BCOO.from_scipy_sparse(a if dtype is None else a.astype(dtype))
     if is_sparse(a):
         check_float(name, a.data)
         return a

@@ -4,7 +4,8 @@ Every ``F`` fbjax ships is a regularised linear model
 
     F(y) = (1/n) sum_i l(a_i^T y, b_i) + (l2/2) ||y||^2,
 
-with ``A`` dense (``jax.Array``) or sparse (``jax.experimental.sparse.BCOO``). Assumption 1 of the
+with ``A`` dense (``jax.Array``) or sparse (``jax.experimental.sparse.BCOO``; a SciPy sparse matrix is taken as
+the BCOO of its entries). Assumption 1 of the
 main paper (``Lambda_F``-smoothness) holds with ``Lambda_F = c ||A||_2^2 / n + l2`` where
 ``c = sup l''``; Assumption 2 (strong convexity) holds with ``mu_F >= l2``.
 

@@ -55,6 +55,21 @@ def test_a_bcoo_with_repeated_indices_is_the_matrix_of_its_sums():
     np.testing.assert_allclose(jax.jit(fbjax.losses._sq_col_norms)(split), jnp.sum(F.A**2, axis=0), rtol=1e-13)
 
 
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+def test_a_scipy_sparse_design_is_taken_as_bcoo(fmt):
+    """A SciPy sparse matrix (what scikit-learn's loaders return) was "setting an array element with a sequence";
+    now it is the BCOO of its entries (integer entries as floats), solved as that BCOO is."""
+    import scipy.sparse
+
+    F, x, _, _ = random_problem(5, sparse=True)
+    M = scipy.sparse.csr_matrix(np.asarray(F.A.todense())).asformat(fmt)
+    Fs = fbjax.Logistic(M, F.b, l2=F.l2) if isinstance(F, fbjax.Logistic) else fbjax.LeastSquares(M, F.b, l2=F.l2)
+    assert isinstance(Fs.A, sparse.BCOO) and Fs.A.dtype == F.A.dtype
+    np.testing.assert_array_equal(fbjax.argmin(Fs, x), fbjax.argmin(F, x))
+    ints = fbjax.LeastSquares(scipy.sparse.random(9, 4, density=0.5, format=fmt, random_state=0, dtype=int), F.b[:9])
+    assert jnp.issubdtype(ints.A.dtype, jnp.floating)
+
+
 def test_soft_threshold_and_partition_codes():
     u = jnp.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
     v = jnp.array([2.0, -2.0, 0.5, 1.0, -1.0, 0.96, 1.04])
