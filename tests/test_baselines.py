@@ -123,7 +123,8 @@ def test_bad_arguments_raise(problem):
         hypergradient(lambda x_: x_, upper, mode="sideways")
     with pytest.raises(TypeError, match=r"reverse-mode rule only .*use mode='reverse'"):  # (was JAX's one line)
         hypergradient(lambda x_: fbjax.argmin(F, x_), upper, mode="forward")(x)
-    with pytest.raises(Exception, match="dual_fb: the penalties lam must all be > 0"):  # (ran, sign-flipped prox)
+    # (it ran, a sign-flipped prox); the message alone, not after equinox's traceback
+    with pytest.raises(jax.errors.JaxRuntimeError, match="^fbjax.baselines.dual_fb: the penalties lam must all be > 0"):
         dual_fb(F, -jnp.ones(F.n_features), 10)
     with pytest.raises(ValueError, match="kind"):
         smoothed_argmin(F, x, 0.1, kind="cosh")
@@ -174,9 +175,31 @@ def test_smoothing_converges_to_fb_solution_and_bias_grows_with_mu(problem, kind
 
 
 def test_smoothing_raises_when_not_converged(problem):
+    """An eager call raises the message alone (it came after equinox's traceback)."""
     F, x, _ = problem
-    with pytest.raises(Exception, match="did not reach"):
-        jax.block_until_ready(smoothed_argmin(F, x, 1e-3, max_iter=5))
+    with pytest.raises(jax.errors.JaxRuntimeError) as info:
+        smoothed_argmin(F, x, 1e-3, max_iter=5)
+    assert str(info.value).startswith("fbjax.baselines.smoothed_argmin: accelerated gradient did not reach")
+
+
+def test_smoothing_checks_mu_tol_and_budget(problem):
+    """mu as a NumPy float was refused ("mu must be a positive number"); True was taken as 1; tol <= 0 or NaN and
+    max_iter < 1 ran to the end of the budget (100000 steps) or returned y0."""
+    F, x, _ = problem
+    np.testing.assert_array_equal(smoothed_argmin(F, x, np.float32(0.125)), smoothed_argmin(F, x, 0.125))
+    np.testing.assert_array_equal(smoothed_argmin(F, x, 0.125, max_iter=None), smoothed_argmin(F, x, 0.125))
+    for mu in (0.0, -1.0, True, float("nan")):
+        with pytest.raises(ValueError, match="mu must be a positive finite number"):
+            smoothed_argmin(F, x, mu)
+    with pytest.raises(jax.errors.JaxRuntimeError, match="mu must be a positive finite number"):
+        smoothed_argmin(F, x, jnp.asarray(-0.1))
+    for tol in (-1.0, 0.0, float("nan")):
+        with pytest.raises(ValueError, match="tol must be a finite number > 0"):
+            smoothed_argmin(F, x, 0.1, tol=tol)
+    with pytest.raises(ValueError, match="max_iter must be None or an int >= 1"):
+        smoothed_argmin(F, x, 0.1, max_iter=0)
+    with pytest.raises(ValueError, match="cg_rtol must be a positive finite number"):
+        smoothed_argmin(F, x, 0.1, cg_rtol=-1.0)
 
 
 # ---------------------------------------------------------------- Bregman dual FB (Frecon)

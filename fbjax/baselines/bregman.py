@@ -26,6 +26,8 @@ Groups of size one (``theta=None``) give the weighted-l1 problem with ``lam_i = 
 
 from __future__ import annotations
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -137,7 +139,8 @@ def _iterate(primal, A_op, prox, step, v0, w0, num_iter, checkpoint_every, who, 
     return _errors.error_if(w, ~jnp.all(jnp.isfinite(w)), f"fbjax.baselines.{who}: non-finite iterate ({hint})")
 
 
-@eqx.filter_jit  # compiled once per shape and settings: an eager call (a finite-difference loop) reuses it
+@functools.partial(_errors.rerun_checked, jit=eqx.filter_jit)  # compiled once per shape and settings: an eager
+# call (a finite-difference loop) reuses it; one that fails raises its message alone
 def dual_fb(F: LeastSquares, lam, num_iter: int, theta=None, *, step=None, checkpoint_every: int | None = None):
     """``w^{(K)}(theta, lam)``, ``K = num_iter`` Bregman dual FB steps from ``u = 0``.
 

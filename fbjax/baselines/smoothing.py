@@ -26,6 +26,7 @@ solve becomes ill-conditioned (curvature ``psi/mu``). Supports any :class:`fbjax
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, NamedTuple
 
 import equinox as eqx
@@ -94,7 +95,8 @@ def _accelerated_gradient(grad, y0, step, tol, max_iter):
     return y, jnp.max(jnp.abs(g)) <= tol
 
 
-@eqx.filter_jit  # compiled once per shape and settings: an eager call (a finite-difference loop) reuses it
+@functools.partial(_errors.rerun_checked, jit=eqx.filter_jit)  # compiled once per shape and settings: an eager
+# call (a finite-difference loop) reuses it; one that fails raises its message alone
 def smoothed_argmin(
     F, x, mu, psi="exp", *, kind: str = "be", y0=None, tol=None, max_iter: int = 100_000, cg_rtol=None
 ):
@@ -107,13 +109,14 @@ def smoothed_argmin(
         raises (also under jit) when not reached within ``max_iter``.
       cg_rtol: relative tolerance of the CG adjoint solve (default ``tol``-like: 1e-10 / 1e-5).
     """
-    if not (isinstance(mu, (int, float)) and mu > 0) and not isinstance(mu, jax.Array):
-        raise ValueError(f"mu must be a positive number, got {mu!r}")
+    (mu,) = _checks.check_positive(mu=mu)  # a number, or a scalar array (checked when the program runs)
     x, y0 = validate(F, x, y0)
     mu = jnp.asarray(mu, x.dtype)
-    mu = _errors.error_if(mu, ~(mu > 0), "mu must be > 0")
-    tol = _checks.default_tol(x.dtype) if tol is None else float(tol)
-    cg_rtol = (1e-10 if jnp.finfo(x.dtype).bits >= 64 else 1e-5) if cg_rtol is None else float(cg_rtol)
+    tol, max_iter = _checks.budget(tol, max_iter, x.dtype)
+    max_iter = 100_000 if max_iter is None else max_iter
+    if cg_rtol is None:
+        cg_rtol = 1e-10 if jnp.finfo(x.dtype).bits >= 64 else 1e-5
+    (cg_rtol,) = _checks.check_positive(cg_rtol=cg_rtol)
     psi = _w.resolve(psi)
     r = surrogate(kind, mu)
 

@@ -28,11 +28,13 @@ picks, an accident of rounding. Supports any :class:`fbjax.SmoothLoss` (dense or
 
 from __future__ import annotations
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from fbjax import _checks
+from fbjax import _checks, _errors
 from fbjax import weights as _w
 from fbjax.fb import prox_grad_step
 from fbjax.solvers import check_gamma, default_gamma, validate
@@ -68,7 +70,8 @@ def _scan(body, carry, num_iter: int, checkpoint_every: int | None):
     return run(carry, rest) if rest else carry
 
 
-@eqx.filter_jit  # compiled once per shape and settings: an eager call (a finite-difference loop) reuses it
+@functools.partial(_errors.rerun_checked, jit=eqx.filter_jit)  # compiled once per shape and settings: an eager
+# call (a finite-difference loop) reuses it; one that fails raises its message alone
 def unrolled(
     F, x, num_iter: int, psi="exp", *, algorithm: str = "ista", gamma=None, y0=None, checkpoint_every: int | None = None
 ):
