@@ -50,6 +50,7 @@ try:  # not public API either: without it, eager_checked is the function itself
 except ImportError:  # pragma: no cover
     _top_level = None
 _LOCAL = threading.local()  # .held: the open collectors of `deferred`, innermost last
+_MESSAGES: set = set()  # every message error_if has traced: rerun_checked finds a failed one in equinox's text
 CHECK_FAILED = " (`check` failed)"  # what checkify appends to a message
 BATCHED_WHILE = "Checkify does not support batched while-loops"  # checkify's refusal of a vmapped while loop
 
@@ -64,6 +65,7 @@ def error_if(x, pred, msg: str):
     :func:`checked_jit` program a ``checkify.check`` (an entry of the innermost :func:`deferred` collector). A
     ``pred`` that is known now (not traced: an eager call's argument checks) is tested now, and a failure raises
     :class:`jax.errors.JaxRuntimeError` with ``msg`` alone, as a checked program does (not equinox's traceback)."""
+    _MESSAGES.add(msg)
     if not isinstance(pred, jax.core.Tracer):
         if np.any(np.asarray(pred)):
             raise jax.errors.JaxRuntimeError(msg)
@@ -196,7 +198,8 @@ def rerun_checked(fun, *, jit=jax.jit, **jit_kw):
     (the check raised through equinox's callback, its message after equinox's traceback) runs again as a
     :func:`checked_jit` program, which raises :class:`jax.errors.JaxRuntimeError` with the message alone. A call
     that succeeds costs what ``jit(fun)`` costs (the checked program compiles on the first failure only), unlike
-    :func:`checked_jit`, whose calls take JAX's slower dispatch. Traced calls are ``jit(fun)``."""
+    :func:`checked_jit`, whose calls take JAX's slower dispatch. A traced call is ``jit(fun)``; where it runs and
+    fails at once (the forward of an eager ``jax.grad``) the message is taken from equinox's text."""
     plain, checked = jit(fun, **jit_kw), checked_jit(fun, jit=jit, **jit_kw)  # (.plain, .checked)
 
     @functools.wraps(fun)
@@ -204,10 +207,12 @@ def rerun_checked(fun, *, jit=jax.jit, **jit_kw):
         try:
             return plain(*args, **kw)
         except RuntimeError as e:
-            if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((args, kw))):
-                raise
             failed = e
-        call.checked(*args, **kw)  # outside the handler: its error is raised without the first one as its context
+        # outside the handler, so that the error raised is not chained to equinox's
+        if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((args, kw))):
+            found = [m for m in _MESSAGES if f"EquinoxRuntimeError: {m}" in str(failed)]
+            raise jax.errors.JaxRuntimeError(max(found, key=len)) if found else failed
+        call.checked(*args, **kw)
         raise failed  # the checked run did not fail (not a check's failure)
 
     call.plain, call.checked = plain, checked

@@ -172,8 +172,9 @@ def test_non_converged_solve_is_reported(solver):
 
 
 def test_an_eager_call_raises_the_check_s_message_alone(monkeypatch):
-    """Eager calls of argmin, solve, solution_vjp and adjoint_selection that fail raise fbjax's message alone, as
-    a checked program does; before, it came after equinox's traceback ("Above is the stack outside of JIT...").
+    """Eager calls of argmin (also in an eager jax.grad), solve, solution_vjp and adjoint_selection that fail raise
+    fbjax's message alone, as a checked program does; before, it came after equinox's traceback ("Above is the
+    stack outside of JIT...").
     A call that succeeds runs the plain program only (the checked one's dispatch is slower): the checked program
     runs after a failure."""
     from fbjax.implicit import _argmin_jit
@@ -187,6 +188,8 @@ def test_an_eager_call_raises_the_check_s_message_alone(monkeypatch):
     assert reruns == []
     calls = {
         "fbjax.argmin: the lower-level solver did not reach": lambda: fbjax.argmin(F, x, max_iter=1, tol=1e-14),
+        "fbjax.argmin: the lower-level solver did not reach ": lambda: jax.grad(  # the forward of an eager grad
+            lambda x: jnp.sum(fbjax.argmin(F, x, max_iter=1, tol=1e-14) ** 2))(x),
         "x contains NaN or inf": lambda: fbjax.solve(F, x.at[3].set(jnp.nan)),
         "step gamma must lie in": lambda: fbjax.argmin(F, x, gamma=2.0 / F.lipschitz),
         "fbjax: the upper-level gradient z": lambda: fbjax.solution_vjp(F, x, y, jnp.full_like(y, jnp.nan), gamma),
