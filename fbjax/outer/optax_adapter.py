@@ -38,9 +38,10 @@ def optax_solve(
     (``Phi o P_X``, one oracle call per evaluation): so line searches run, e.g. ``optax.lbfgs()``, whose zoom line
     search evaluates ``Phi`` at trial points, projected onto the box, and takes the oracle's ``h`` (0 on clipped
     coordinates) as its derivative there. ``num_evals`` counts the loop's calls and the line search's (optax's
-    ``num_linesearch_steps``, one call each). After a stop no search runs (under ``jax.vmap`` a finished member's
-    search still runs, uncounted, while others go on). Measured on calibrated degenerate instances:
-    ``benchmarks/RESULTS.md``, "L-BFGS through the optax adapter".
+    ``num_linesearch_steps``, one call each); ``best_x`` is the best of the loop's points (a search's trial points
+    are not kept). After a stop no search runs (under ``jax.vmap`` a finished member's search still runs, uncounted,
+    while others go on). Measured on calibrated degenerate instances: ``benchmarks/RESULTS.md``, "L-BFGS through
+    the optax adapter".
     """
     x0 = jnp.asarray(x0)
     optimizer = optax.with_extra_args_support(as_transformation(optimizer))
