@@ -81,6 +81,12 @@ def solution_vjp(
     return F_bar, x_bar
 
 
+_FORWARD_MODE = (
+    "fbjax.argmin has a reverse-mode rule only (a jax.custom_vjp): use jax.grad, jax.vjp or jax.jacrev. Forward "
+    "mode (jax.jvp, jax.jacfwd, jax.linearize) applies over reverse mode only: jax.hessian, jax.jvp of jax.grad"
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Config:
     psi: _w.Weight
@@ -228,4 +234,9 @@ def argmin(
         bad = ~((gamma_p > 0) & jnp.isfinite(gamma_p))
         gamma_p = _errors.error_if(gamma_p, bad, "fbjax.argmin: partition_gamma must be finite and > 0")
     steps = (jax.lax.stop_gradient(gamma), jax.lax.stop_gradient(gamma_p))
-    return _argmin_jit(cfg, F, x, y0, steps)
+    try:
+        return _argmin_jit(cfg, F, x, y0, steps)
+    except TypeError as e:  # JAX's one line: "can't apply forward-mode autodiff (jvp) to a custom_vjp function."
+        if "forward-mode" not in str(e):
+            raise
+        raise TypeError(_FORWARD_MODE) from None

@@ -157,6 +157,17 @@ def test_bad_policy_solver_adjoint_names():
             fbjax.argmin(F, x, max_support=size)
 
 
+def test_forward_mode_names_the_reverse_mode_rule():
+    """jax.jvp / jax.jacfwd of argmin gave JAX's one line ("can't apply forward-mode autodiff (jvp) to a custom_vjp
+    function."); now the error says what works. Forward over reverse (jax.hessian) still runs."""
+    F, x, _, _ = random_problem(0)
+    for call in (lambda: jax.jvp(lambda x: fbjax.argmin(F, x), (x,), (x,)),
+                 lambda: jax.jit(jax.jacfwd(lambda x: fbjax.argmin(F, x)))(x)):  # fmt: skip
+        with pytest.raises(TypeError, match=r"^fbjax.argmin has a reverse-mode rule only .* use jax.grad, jax.vjp"):
+            call()
+    assert jax.hessian(lambda x: jnp.sum(fbjax.argmin(F, x) ** 2))(x).shape == (x.size, x.size)
+
+
 @pytest.mark.parametrize("solver", ["cd", "fista"])
 def test_non_converged_solve_is_reported(solver):
     F, x, _, _ = random_problem(0, n=40, p=60)
