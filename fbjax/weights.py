@@ -12,6 +12,7 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fbjax import _errors
 
@@ -58,4 +59,9 @@ def weights(psi: Weight, x: jax.Array) -> jax.Array:
 def derivative(psi: Weight, x: jax.Array) -> jax.Array:
     """``psi'(x)``, the diagonal of ``J Psi(x)``; raises unless ``psi'(x) > 0`` (Assumption 3)."""
     d = jax.jvp(psi.psi, (x,), (jnp.ones_like(x),))[1] if psi.dpsi is None else psi.dpsi(x)
-    return _errors.error_if(d, ~jnp.all(d > 0), f"psi={psi.name} must satisfy psi'(x) > 0 (Assumption 3)")
+    msg = f"psi={psi.name} must satisfy psi'(x) > 0 (Assumption 3)"
+    if psi.name in _BUILTIN:  # the likely cause: an outer run without a lower bound went far below 0
+        floor = np.log(float(jnp.finfo(x.dtype).tiny))  # (XLA flushes subnormals to 0)
+        msg += (f"; psi'(x) underflows to 0 below x = {floor:.0f} in {jnp.dtype(x.dtype).name}: bound x from below "
+                "(the outer solver's lower=, WeightedL1's box_lower=)")  # fmt: skip
+    return _errors.error_if(d, ~jnp.all(d > 0), msg)

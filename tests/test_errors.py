@@ -106,6 +106,10 @@ def test_psi_derivative_must_be_positive():
     F, x, _, _ = random_problem(0)
     with pytest.raises(RuntimeError, match=r"psi'\(x\) > 0"):
         jax.block_until_ready(jax.grad(lambda x: jnp.sum(fbjax.argmin(F, x, psi=lambda t: jnp.exp(-t)) ** 2))(x))
+    x_far = x.at[0].set(-800.0)  # exp underflows to 0 (an outer run without a lower bound): the cause is named
+    y = fbjax.argmin(F, x_far)
+    with pytest.raises(RuntimeError, match=r"psi'\(x\) underflows to 0 below x = -708 in float64: bound x from below"):
+        fbjax.solution_vjp(F, x_far, y, jnp.ones_like(y), fbjax.solvers.default_gamma(F))
     with pytest.raises(ValueError, match="unknown psi"):
         fbjax.argmin(F, x, psi="relu")
     with pytest.raises(RuntimeError, match="negative or non-finite weight"):
