@@ -226,9 +226,9 @@ def counted_batches(monkeypatch) -> list:
 
 def test_sweep_resumes_after_a_cut_write(tmp_path, monkeypatch):
     """A run killed while it wrote its last block leaves one row of the block and a cut line. The next run skips
-    the cut line, ends it before appending, runs the block again and keeps one row per (config, method, seed):
-    the same rows as the uninterrupted run. Before, the first new row was glued to the cut line (lost on the next
-    read) and the block's old row stayed beside its new one, so the report averaged a seed twice."""
+    the cut line, ends it before appending, runs the block's missing seed and keeps one row per (config, method,
+    seed): the same rows as the uninterrupted run. Before, the first new row was glued to the cut line (lost on the
+    next read) and the block's old row stayed beside its new one, so the report averaged a seed twice."""
     calls = counted_batches(monkeypatch)
     whole = sweep.run(TINY, str(tmp_path), progress=False).rows
     path = tmp_path / "runs.jsonl"
@@ -242,9 +242,27 @@ def test_sweep_resumes_after_a_cut_write(tmp_path, monkeypatch):
     for new, old in zip(store.rows, whole):
         assert new["values"] == old["values"] and new["f1"] == old["f1"]
     text = path.read_text()
-    assert text.endswith("\n") and sum(1 for line in text.splitlines() if _parses(line)) == len(lines) + 1
+    assert text.endswith("\n") and sum(1 for line in text.splitlines() if _parses(line)) == len(lines)
     assert [(r["method"], r["seed"]) for r in RunStore(str(path)).rows] == [
         (r["method"], r["seed"]) for r in whole]
+
+
+def test_a_run_with_more_seeds_runs_the_new_seeds_only(tmp_path, monkeypatch):
+    """A folder that holds seed 0, run with ``seeds=2``: each block runs seed 1 alone (before: both seeds again,
+    and the file held seed 0 twice), and the rows are those of a run of both seeds at once."""
+    sizes, real = [], sweep.run_batch
+    monkeypatch.setattr(sweep, "run_batch", lambda m, st, data, *a, **k: sizes.append(len(data["x0"])) or real(
+        m, st, data, *a, **k))  # fmt: skip
+    sweep.run(dataclasses.replace(TINY, seeds=1), str(tmp_path / "grown"), progress=False)
+    sizes.clear()
+    grown = sweep.run(TINY, str(tmp_path / "grown"), progress=False)
+    assert sizes == [1] * 6  # 2 configs x 3 methods, seed 1 only
+    lines = (tmp_path / "grown" / "runs.jsonl").read_text().splitlines()
+    assert len(lines) == len(grown.rows) == 2 * 3 * 2
+    once = sweep.run(TINY, str(tmp_path / "once"), progress=False)
+    key = lambda r: (r["config"], r["method"], r["seed"])  # noqa: E731
+    for new, old in zip(sorted(grown.rows, key=key), sorted(once.rows, key=key)):
+        assert key(new) == key(old) and new["values"] == old["values"] and new["best_x"] == old["best_x"]
 
 
 def test_a_run_with_fewer_seeds_reports_its_own_seeds(tmp_path, monkeypatch):

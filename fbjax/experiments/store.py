@@ -1,10 +1,10 @@
 """Incremental, resumable results: one JSON line per (configuration, method, seed).
 
-A sweep appends the rows of a finished block (one configuration x method, all seeds) at once and
+A sweep appends the rows of a finished block (one configuration x method, its seeds) at once and
 flushes, so an interrupted run loses at most the block in flight and the next run skips every
-block already on disk. A run killed while it wrote a block leaves some of its rows and a cut last line:
-the cut line is skipped and ended before the next rows are appended, and the block, run again, supersedes
-its earlier rows (one row per configuration, method and seed: the last one written).
+seed already on disk. A run killed while it wrote a block leaves some of its rows and a cut last line:
+the cut line is skipped and ended before the next rows are appended, and the block's missing seeds are run
+(a row written twice is read as one per configuration, method and seed: the last one written).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Run an :class:`~fbjax.experiments.specs.Experiment`: one compiled program per (configuration,
-method) over all seeds, appended to ``runs.jsonl`` as soon as it finishes (resumable)."""
+method) over all seeds, appended to ``runs.jsonl`` as soon as it finishes (resumable; a block of which some seeds
+are on disk, from an earlier run with fewer ``--seeds``, runs the others only)."""
 
 from __future__ import annotations
 
@@ -60,30 +61,35 @@ def run(exp, out: str, how: str = "auto", progress: bool = True) -> RunStore:
     store = RunStore(os.path.join(out, "runs.jsonl"))
     seeds = list(range(exp.seeds))
     blocks = [(c, m) for c in exp.configs for m in exp.methods]
-    todo = [(c, m) for c, m in blocks if not store.has(c.label, m, seeds)]
-    if len(todo) < len(blocks):
-        print(f"{exp.name}: resuming, {len(blocks) - len(todo)} of {len(blocks)} blocks already in {store.path}",
-              file=sys.stderr)  # fmt: skip
-    devices = shard_count(len(seeds))  # the seeds of a block are split over this many devices (batch_map)
+    # the seeds of each block not on disk yet (all of them, or those past an earlier run's --seeds)
+    todo = [(c, m, [s for s in seeds if not store.has(c.label, m, [s])]) for c, m in blocks]
+    todo = [block for block in todo if block[2]]
+    if len(todo) < len(blocks) or any(len(missing) < len(seeds) for *_, missing in todo):
+        done = sum(len(seeds) - len(missing) for *_, missing in todo) + len(seeds) * (len(blocks) - len(todo))
+        print(f"{exp.name}: resuming, {len(blocks) - len(todo)} of {len(blocks)} blocks already in {store.path}"
+              f" ({done} of {len(blocks) * len(seeds)} runs)", file=sys.stderr)  # fmt: skip
     bar = tqdm(todo, desc=exp.name, unit="block", file=sys.stderr, disable=not progress)
     cache: dict = {}
-    for config, method in bar:
+    for config, method, missing in bar:
         bar.set_postfix_str(f"{config.label} {method}")
         if config.label not in cache:
             cache.clear()
             designs = [exp.make(s, **config.kwargs) for s in seeds]
             check_model(exp, designs[0])
-            cache[config.label] = stack(designs)
-        data = cache[config.label]
-        if exp.settings.start == "scalar" and method != "scalar" and store.has(config.label, "scalar", seeds):
+            cache[config.label] = {tuple(seeds): stack(designs), "designs": designs}
+        if tuple(missing) not in cache[config.label]:
+            cache[config.label][tuple(missing)] = stack([cache[config.label]["designs"][s] for s in missing])
+        data = cache[config.label][tuple(missing)]
+        if exp.settings.start == "scalar" and method != "scalar" and store.has(config.label, "scalar", missing):
             per_seed = isinstance(data, list)  # sparse designs: one dict per seed (bilevel.stack)
-            xs = scalar_starts(store, config.label, seeds, (data[0] if per_seed else data)["x0"].dtype)
+            xs = scalar_starts(store, config.label, missing, (data[0] if per_seed else data)["x0"].dtype)
             data = [dict(one, x_scalar=x) for one, x in zip(data, xs)] if per_seed else dict(data, x_scalar=xs)
+        devices = shard_count(len(missing))  # the block's seeds are split over this many devices (batch_map)
         t0 = time.perf_counter()
         res = run_batch(method, exp.settings, data, how)
         wall = time.perf_counter() - t0
         rows = []
-        for i, s in enumerate(seeds):
+        for i, s in enumerate(missing):
             row = {"experiment": exp.name, "config": config.label, "method": method, "seed": s,
                    "block_wall_s": wall, "backend": jax.default_backend(), "devices": devices}  # fmt: skip
             row.update({k: float(v[i]) if v.ndim == 1 else v[i] for k, v in res.items()})  # metrics; trajectories
