@@ -210,7 +210,7 @@ def rerun_checked(fun, *, jit=jax.jit, **jit_kw):
             failed = e
         # outside the handler, so that the error raised is not chained to equinox's
         if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((args, kw))):
-            found = [m for m in _MESSAGES if f"EquinoxRuntimeError: {m}" in str(failed)]
+            found = [m for m in list(_MESSAGES) if f"EquinoxRuntimeError: {m}" in str(failed)]  # (a snapshot)
             raise jax.errors.JaxRuntimeError(max(found, key=len)) if found else failed
         call.checked(*args, **kw)
         raise failed  # the checked run did not fail (not a check's failure)
