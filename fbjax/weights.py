@@ -60,7 +60,7 @@ def derivative(psi: Weight, x: jax.Array) -> jax.Array:
     """``psi'(x)``, the diagonal of ``J Psi(x)``; raises unless ``psi'(x) > 0`` (Assumption 3)."""
     d = jax.jvp(psi.psi, (x,), (jnp.ones_like(x),))[1] if psi.dpsi is None else psi.dpsi(x)
     msg = f"psi={psi.name} must satisfy psi'(x) > 0 (Assumption 3)"
-    if psi.name in _BUILTIN:  # the likely cause: an outer run without a lower bound went far below 0
+    if _BUILTIN.get(psi.name) == psi:  # exp, softplus: the likely cause, an outer run without a lower bound
         floor = np.log(float(jnp.finfo(x.dtype).tiny))  # (XLA flushes subnormals to 0)
         msg += (f"; psi'(x) underflows to 0 below x = {floor:.0f} in {jnp.dtype(x.dtype).name}: bound x from below "
                 "(the outer solver's lower=, WeightedL1's box_lower=)")  # fmt: skip
