@@ -76,10 +76,11 @@ def run(exp, out: str, how: str = "auto", progress: bool = True) -> RunStore:
             cache.clear()
             designs = [exp.make(s, **config.kwargs) for s in seeds]
             check_model(exp, designs[0])
-            cache[config.label] = {tuple(seeds): stack(designs), "designs": designs}
-        if tuple(missing) not in cache[config.label]:
-            cache[config.label][tuple(missing)] = stack([cache[config.label]["designs"][s] for s in missing])
-        data = cache[config.label][tuple(missing)]
+            cache[config.label] = {"designs": designs}
+        stacks = cache[config.label]  # per set of seeds
+        if tuple(missing) not in stacks:
+            stacks[tuple(missing)] = stack([stacks["designs"][s] for s in missing])
+        data = stacks[tuple(missing)]
         if exp.settings.start == "scalar" and method != "scalar" and store.has(config.label, "scalar", missing):
             per_seed = isinstance(data, list)  # sparse designs: one dict per seed (bilevel.stack)
             xs = scalar_starts(store, config.label, missing, (data[0] if per_seed else data)["x0"].dtype)

@@ -52,6 +52,7 @@ def first_order_loop(
         gn = jnp.where(run, jnp.linalg.norm(h), gn_last)
         stop = run & (gn < tol)
         take = run & ~stop
+
         def step(_):
             return update(x, v, h, k, state, value_fn(oracle, aux, project))
 
