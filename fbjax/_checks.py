@@ -76,9 +76,10 @@ def check_count(**kwargs) -> None:
             raise ValueError(f"{name} must be an int >= 1, got {v!r}")
 
 
-def budget(tol, max_iter, dtype) -> tuple[float, int | None]:
+def budget(tol, max_iter, dtype, bound: str = "||R_gamma||_inf") -> tuple[float, int | None]:
     """``(tol, max_iter)`` of a lower-level solve, checked (both are static): ``tol`` a finite number
-    ``> 0`` (default :func:`default_tol`), ``max_iter`` None (the solver's default) or an int ``>= 1``."""
+    ``> 0`` (default :func:`default_tol`; a bound on ``bound``, named by the error), ``max_iter`` None (the solver's
+    default) or an int ``>= 1``."""
     if tol is None:
         tol = default_tol(dtype)
     try:
@@ -86,7 +87,7 @@ def budget(tol, max_iter, dtype) -> tuple[float, int | None]:
     except (TypeError, ValueError):
         raise ValueError(f"tol must be a concrete number (it is static), got {tol!r}") from None
     if not 0 < tol < float("inf"):
-        raise ValueError(f"tol must be a finite number > 0 (a bound on ||R_gamma||_inf), got {tol!r}")
+        raise ValueError(f"tol must be a finite number > 0 (a bound on {bound}), got {tol!r}")
     if max_iter is not None and not is_count(max_iter):
         raise ValueError(f"max_iter must be None or an int >= 1, got {max_iter!r}")
     return tol, None if max_iter is None else int(max_iter)

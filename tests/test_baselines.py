@@ -194,7 +194,7 @@ def test_smoothing_checks_mu_tol_and_budget(problem):
     with pytest.raises(jax.errors.JaxRuntimeError, match="mu must be a positive finite number"):
         smoothed_argmin(F, x, jnp.asarray(-0.1))
     for tol in (-1.0, 0.0, float("nan")):
-        with pytest.raises(ValueError, match="tol must be a finite number > 0"):
+        with pytest.raises(ValueError, match=r"tol must be a finite number > 0 \(a bound on \|\|grad E_mu\|\|_inf\)"):
             smoothed_argmin(F, x, 0.1, tol=tol)
     with pytest.raises(ValueError, match="max_iter must be None or an int >= 1"):
         smoothed_argmin(F, x, 0.1, max_iter=0)

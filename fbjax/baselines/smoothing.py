@@ -112,7 +112,7 @@ def smoothed_argmin(
     (mu,) = _checks.check_positive(mu=mu)  # a number, or a scalar array (checked when the program runs)
     x, y0 = validate(F, x, y0)
     mu = jnp.asarray(mu, x.dtype)
-    tol, max_iter = _checks.budget(tol, max_iter, x.dtype)
+    tol, max_iter = _checks.budget(tol, max_iter, x.dtype, "||grad E_mu||_inf")
     max_iter = 100_000 if max_iter is None else max_iter
     if cg_rtol is None:
         cg_rtol = 1e-10 if jnp.finfo(x.dtype).bits >= 64 else 1e-5
