@@ -194,12 +194,12 @@ def checked_jit(fun, *, jit=jax.jit, values=None, **jit_kw):
 
 
 def rerun_checked(fun, *, jit=jax.jit, **jit_kw):
-    """``jit(fun, **jit_kw)`` whose eager call raises a failed check's message alone: a call that fails at run time
-    (the check raised through equinox's callback, its message after equinox's traceback) runs again as a
-    :func:`checked_jit` program, which raises :class:`jax.errors.JaxRuntimeError` with the message alone. A call
-    that succeeds costs what ``jit(fun)`` costs (the checked program compiles on the first failure only), unlike
-    :func:`checked_jit`, whose calls take JAX's slower dispatch. A traced call is ``jit(fun)``; where it runs and
-    fails at once (the forward of an eager ``jax.grad``) the message is taken from equinox's text."""
+    """``jit(fun, **jit_kw)`` whose call that fails at run time (a check raised through equinox's callback, its
+    message after equinox's traceback) raises :class:`jax.errors.JaxRuntimeError` with the failed check's message
+    alone. The message is found in equinox's text, among those :func:`error_if` has traced; where it is not (another
+    equinox), an eager call runs again as a :func:`checked_jit` program, which raises it. A call that succeeds costs
+    what ``jit(fun)`` costs, unlike :func:`checked_jit`, whose calls take JAX's slower dispatch. A traced call is
+    ``jit(fun)``; one that runs and fails at once is the forward of an eager ``jax.grad``."""
     plain, checked = jit(fun, **jit_kw), checked_jit(fun, jit=jit, **jit_kw)  # (.plain, .checked)
 
     @functools.wraps(fun)
@@ -209,11 +209,12 @@ def rerun_checked(fun, *, jit=jax.jit, **jit_kw):
         except RuntimeError as e:
             failed = e
         # outside the handler, so that the error raised is not chained to equinox's
-        if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((args, kw))):
-            found = [m for m in list(_MESSAGES) if f"EquinoxRuntimeError: {m}" in str(failed)]  # (a snapshot)
-            raise jax.errors.JaxRuntimeError(max(found, key=len)) if found else failed
-        call.checked(*args, **kw)
-        raise failed  # the checked run did not fail (not a check's failure)
+        found = [m for m in list(_MESSAGES) if f"EquinoxRuntimeError: {m}" in str(failed)]  # (a snapshot)
+        if found:
+            raise jax.errors.JaxRuntimeError(max(found, key=len))
+        if not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((args, kw))):
+            call.checked(*args, **kw)
+        raise failed  # not a check's failure, or a traced call
 
     call.plain, call.checked = plain, checked
     return call
