@@ -84,11 +84,10 @@ def _check(P: SPNBO) -> SPNBO:
     _checks.check_count(**{f"spnbo: params.{k}": getattr(P, k) for k in counts})
     names = [k for k in P._fields if k not in counts]
     P = P._replace(**dict(zip(names, _checks.check_positive(**{f"spnbo: params.{k}": getattr(P, k) for k in names}))))
-    concrete = lambda *vs: not any(isinstance(v, jax.core.Tracer) for v in vs)  # noqa: E731
     for name in ("a", "a_hat"):
-        if concrete(getattr(P, name)) and not getattr(P, name) <= 1:
+        if not _errors.traced(getattr(P, name)) and not getattr(P, name) <= 1:
             raise ValueError(f"spnbo: params.{name} must lie in (0, 1], got {getattr(P, name)!r}")
-    if concrete(P.rho, P.b) and not P.rho <= P.b:
+    if not _errors.traced((P.rho, P.b)) and not P.rho <= P.b:
         raise ValueError(f"spnbo: params.rho <= params.b needed (the clip range), got {P.rho!r} > {P.b!r}")
     return P
 

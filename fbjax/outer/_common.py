@@ -162,7 +162,7 @@ def setup(fun, x0, max_iter, lower, upper, aux0, name, tol):
 def refuse(out, bad, operands, msg: str):
     """``out``, where ``bad(*operands, xp)`` is False: tested now with NumPy (ValueError) where no operand is
     traced, else when the program runs (:func:`fbjax._errors.error_if`)."""
-    if not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(operands)):
+    if not _errors.traced(operands):
         if bad(*(None if o is None else np.asarray(o) for o in operands), np):
             raise ValueError(msg)
         return out
