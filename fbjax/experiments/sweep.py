@@ -64,8 +64,8 @@ def run(exp, out: str, how: str = "auto", progress: bool = True) -> RunStore:
     # the seeds of each block not on disk yet (all of them, or those past an earlier run's --seeds)
     todo = [(c, m, [s for s in seeds if not store.has(c.label, m, [s])]) for c, m in blocks]
     todo = [block for block in todo if block[2]]
-    if len(todo) < len(blocks) or any(len(missing) < len(seeds) for *_, missing in todo):
-        done = sum(len(seeds) - len(missing) for *_, missing in todo) + len(seeds) * (len(blocks) - len(todo))
+    done = len(blocks) * len(seeds) - sum(len(missing) for *_, missing in todo)
+    if done:
         print(f"{exp.name}: resuming, {len(blocks) - len(todo)} of {len(blocks)} blocks already in {store.path}"
               f" ({done} of {len(blocks) * len(seeds)} runs)", file=sys.stderr)  # fmt: skip
     bar = tqdm(todo, desc=exp.name, unit="block", file=sys.stderr, disable=not progress)
@@ -76,10 +76,10 @@ def run(exp, out: str, how: str = "auto", progress: bool = True) -> RunStore:
             cache.clear()
             designs = [exp.make(s, **config.kwargs) for s in seeds]
             check_model(exp, designs[0])
-            cache[config.label] = {"designs": designs}
-        stacks = cache[config.label]  # per set of seeds
+            cache[config.label] = designs, {}  # the designs, and their stacks per set of seeds
+        designs, stacks = cache[config.label]
         if tuple(missing) not in stacks:
-            stacks[tuple(missing)] = stack([stacks["designs"][s] for s in missing])
+            stacks[tuple(missing)] = stack([designs[s] for s in missing])
         data = stacks[tuple(missing)]
         if exp.settings.start == "scalar" and method != "scalar" and store.has(config.label, "scalar", missing):
             per_seed = isinstance(data, list)  # sparse designs: one dict per seed (bilevel.stack)
