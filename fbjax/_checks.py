@@ -64,16 +64,17 @@ def default_tol(dtype) -> float:
     return 1e-10 if jnp.finfo(dtype).bits >= 64 else 1e-4
 
 
-def is_count(value) -> bool:
-    """Whether ``value`` is an int ``>= 1`` (NumPy integers too; not a bool)."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+def is_count(value, minimum: int = 1) -> bool:
+    """Whether ``value`` is an int ``>= minimum`` (NumPy integers too; not a bool)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
 
 
-def check_count(**kwargs) -> None:
-    """Raise ValueError naming the first value that is not an int ``>= 1`` (:func:`is_count`)."""
+def check_count(*, minimum: int = 1, none_ok: bool = False, **kwargs) -> None:
+    """Raise ValueError naming the first value that is not an int ``>= minimum`` (:func:`is_count`; None passes
+    with ``none_ok``)."""
     for name, v in kwargs.items():
-        if not is_count(v):
-            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+        if not (is_count(v, minimum) or (none_ok and v is None)):
+            raise ValueError(f"{name} must be {'None or ' * none_ok}an int >= {minimum}, got {v!r}")
 
 
 def budget(tol, max_iter, dtype, bound: str = "||R_gamma||_inf") -> tuple[float, int | None]:
@@ -88,8 +89,7 @@ def budget(tol, max_iter, dtype, bound: str = "||R_gamma||_inf") -> tuple[float,
         raise ValueError(f"tol must be a concrete number (it is static), got {tol!r}") from None
     if not 0 < tol < float("inf"):
         raise ValueError(f"tol must be a finite number > 0 (a bound on {bound}), got {tol!r}")
-    if max_iter is not None and not is_count(max_iter):
-        raise ValueError(f"max_iter must be None or an int >= 1, got {max_iter!r}")
+    check_count(none_ok=True, max_iter=max_iter)
     return tol, None if max_iter is None else int(max_iter)
 
 

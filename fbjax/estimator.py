@@ -158,9 +158,7 @@ class WeightedL1(BaseEstimator):
         _checks.check_positive(radius=self.radius, step=self.step)  # here: in the program they are traced
         if self.l2 is not None:
             _checks.check_positive(zero_ok=True, l2=self.l2)
-        for name in ("max_iter", "grid"):
-            if not _checks.is_count(getattr(self, name)):
-                raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
+        _checks.check_count(max_iter=self.max_iter, grid=self.grid)
         if self.box_lower is not None and not (-math.inf < self.box_lower < math.log(0.9)):
             raise ValueError(f"box_lower must be None or a number below log(0.9), got {self.box_lower!r}")
         reserved = {"psi", "policy", "y0"} & set(self.argmin_kw or {})

@@ -102,16 +102,18 @@ def test_bad_arguments_raise(problem):
     F, x, upper = problem
     with pytest.raises(ValueError, match="algorithm"):
         unrolled(F, x, 10, algorithm="adam")
-    with pytest.raises(ValueError, match="num_iter"):
+    with pytest.raises(ValueError, match="num_iter must be an int >= 1"):
         unrolled(F, x, 0)
+    with pytest.raises(ValueError, match="checkpoint_every must be None or an int >= 1, got 0"):
+        unrolled(F, x, 10, checkpoint_every=0)
     with pytest.raises(ValueError, match="num_iter"):  # the Bregman dual FB too (it returned its start)
         bregman_argmin(F, x, 0)
     for gamma in (1.01 / float(F.lipschitz), 0.0):  # a step outside (0, 1/Lambda_F) (was taken as given)
         with pytest.raises(Exception, match=r"step gamma must lie in \(0, 1/Lambda_F\)"):
             unrolled(F, x, 10, gamma=gamma)
-    with pytest.raises(ValueError, match="num must be a positive int"):
+    with pytest.raises(ValueError, match="num must be an int >= 1"):
         log_grid(1.0, 0)
-    with pytest.raises(ValueError, match="p must be a positive int"):  # (p = 0 gave empty rows)
+    with pytest.raises(ValueError, match="p must be an int >= 1"):  # (p = 0 gave empty rows)
         scalar_penalties(log_grid(1.0, 3), 0)
     for bad in (-1, 2.5, True):  # (were accepted: -1 as 0, 2.5 as a float bound)
         with pytest.raises(ValueError, match="adaptive_iters must be an int >= 0"):

@@ -318,7 +318,7 @@ def test_bad_input_and_unfitted_use():
                     (dict(radius=0.0), "radius must be"), (dict(step=float("inf")), "step must be"),
                     (dict(validation_fraction=1.0), "validation_fraction"),
                     (dict(l2=-1.0), "l2 must be a finite number >= 0"), (dict(l2=float("nan")), "l2 must be"),
-                    (dict(max_iter=0), "max_iter must be a positive int"), (dict(grid=2.5), "grid must be"),
+                    (dict(max_iter=0), "max_iter must be an int >= 1"), (dict(grid=2.5), "grid must be"),
                     (dict(fit_intercept="yes"), "fit_intercept must be True or False"),
                     (dict(argmin_kw={"psi": "softplus"}), r"may not set \['psi'\]")]:  # fmt: skip
         with pytest.raises(ValueError, match=msg):

@@ -330,7 +330,7 @@ def test_batch_map_shards_over_devices():
 
 def test_bad_input_errors():
     for bad in (0, True, 2.0):
-        with pytest.raises(ValueError, match="max_iter"):
+        with pytest.raises(ValueError, match="fbjax.nba: max_iter must be an int >= 1"):
             fbjax.nba(FUN, jnp.zeros(4), max_iter=bad)
     # a NumPy count (e.g. from a config array) is a count, for every outer solver
     for solve in (fbjax.nba, fbjax.ntrba):

@@ -13,8 +13,7 @@ def log_grid(alpha_max, num: int = 100, lo: float = 1e-3, hi: float = 0.9):
     """``num`` log-spaced penalties in ``[lo, hi] * alpha_max``, largest first (the paper's code), in
     ``alpha_max``'s dtype (a float32 problem keeps a float32 grid when float64 is enabled). Raises unless
     ``num >= 1``, ``0 < lo < hi`` and ``alpha_max`` is finite and ``> 0`` (checked in the program where traced)."""
-    if not _checks.is_count(num):
-        raise ValueError(f"num must be a positive int, got {num!r}")
+    _checks.check_count(num=num)
     alpha_max = jnp.asarray(alpha_max)
     bad = ~((0 < lo) & (lo < hi) & (alpha_max > 0) & jnp.isfinite(alpha_max))
     alpha_max = _errors.error_if(alpha_max, bad, "log_grid needs 0 < lo < hi and a finite alpha_max > 0")
@@ -23,8 +22,7 @@ def log_grid(alpha_max, num: int = 100, lo: float = 1e-3, hi: float = 0.9):
 
 def scalar_penalties(alphas, p: int):
     """Rows ``log(alpha_j) * ones(p)``: a scalar penalty as a feature-wise hyperparameter (``alpha_j > 0``)."""
-    if not _checks.is_count(p):
-        raise ValueError(f"p must be a positive int, got {p!r}")
+    _checks.check_count(p=p)
     alphas = jnp.asarray(alphas)
     return jnp.log(alphas)[:, None] * jnp.ones((1, p), alphas.dtype)
 

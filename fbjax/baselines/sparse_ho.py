@@ -6,11 +6,9 @@ adjoint, zero on biactive coordinates); this module adds the outer rule of the o
 
 from __future__ import annotations
 
-import numbers
-
 import jax.numpy as jnp
 
-from fbjax._checks import check_positive
+from fbjax._checks import check_count, check_positive
 from fbjax.outer._common import OuterResult
 from fbjax.outer._loop import first_order_loop
 
@@ -30,9 +28,7 @@ def sparse_ho_gd(
     library. ``radii`` records ``t_k ||h_k||``.
     """
     (p_grad_norm,) = check_positive(p_grad_norm=p_grad_norm)
-    integral = isinstance(adaptive_iters, numbers.Integral) and not isinstance(adaptive_iters, bool)
-    if not (integral and adaptive_iters >= 0):
-        raise ValueError(f"adaptive_iters must be an int >= 0, got {adaptive_iters!r}")
+    check_count(minimum=0, adaptive_iters=adaptive_iters)
 
     def update(x, value, h, k, state, value_fn):
         t, gone_up, v_prev = state

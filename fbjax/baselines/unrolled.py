@@ -57,10 +57,8 @@ def _step(F, w, gamma, algorithm):
 
 def _scan(body, carry, num_iter: int, checkpoint_every: int | None):
     """``num_iter`` applications of ``body``; with ``checkpoint_every`` the segments are rematerialised."""
-    if not _checks.is_count(num_iter):
-        raise ValueError(f"num_iter must be a positive int, got {num_iter!r}")
-    if checkpoint_every is not None and not _checks.is_count(checkpoint_every):
-        raise ValueError(f"checkpoint_every must be None or a positive int, got {checkpoint_every!r}")
+    _checks.check_count(num_iter=num_iter)
+    _checks.check_count(none_ok=True, checkpoint_every=checkpoint_every)
     run = lambda c, k: jax.lax.scan(lambda c_, _: (body(c_), None), c, None, length=k)[0]  # noqa: E731
     if not checkpoint_every or checkpoint_every >= num_iter:
         return run(carry, num_iter)

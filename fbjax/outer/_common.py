@@ -149,7 +149,7 @@ def setup(fun, x0, max_iter, lower, upper, aux0, name, tol):
     x0_in = x0
     x0 = check_x0(x0, lower, upper)
     if not is_count(max_iter):
-        raise ValueError(f"{name}: max_iter must be a positive int, got {max_iter!r}")
+        raise ValueError(f"{name}: max_iter must be an int >= 1, got {max_iter!r}")
     (tol,) = check_positive(zero_ok=True, tol=tol)
     project = box(lower, upper)
     oracle = as_oracle(fun, aux0 is not None, name)
