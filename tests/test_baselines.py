@@ -422,7 +422,7 @@ def test_group_structure_learning_raises_a_diverged_lower_level_with_its_message
     "change, match",
     [(dict(stages=0), "params.stages must be an int >= 1"), (dict(gamma=-1.0), "params.gamma must be a positive"),
      (dict(beta=0), "params.beta must be a positive"), (dict(a=1.5), r"params.a must lie in \(0, 1\]"),
-     (dict(rho=1e9), "params.rho <= params.b")],
+     (dict(rho=1e9), r"params.rho <= params.b needed \(the clip range\), got 1000000000.0 > 100000000.0")],
 )  # fmt: skip
 def test_spnbo_refuses_bad_parameters(problem, change, match):
     F, x, upper = problem
@@ -431,13 +431,21 @@ def test_spnbo_refuses_bad_parameters(problem, change, match):
 
 
 def test_spnbo_sweeps_a_traced_constant_and_checks_it(problem):
-    """A sweep over the momentum ``a`` under jax.vmap equals the loop (its range test waits for concrete values); a
-    bad traced value raises when the program runs."""
+    """A sweep over the momentum ``a`` under jax.vmap equals the loop; a bad traced value (``a`` not positive or
+    above 1, ``rho`` above ``b``) raises when the program runs."""
     F, x, upper = problem
     run = lambda a: spnbo(F, upper, x, params=SPNBO(stages=2, inner_iter=100, a=a)).merit_end  # noqa: E731
     np.testing.assert_allclose(jax.vmap(run)(jnp.array([0.1, 0.5])), [run(0.1), run(0.5)], rtol=1e-10)
-    with pytest.raises(Exception, match="spnbo: params.a must be a positive finite number"):
-        jax.block_until_ready(jax.jit(jax.vmap(run))(jnp.array([0.1, -0.5])))  # (under jit a check must be used)
+    program = jax.jit(jax.vmap(lambda a, rho: spnbo(F, upper, x, params=SPNBO(stages=1, inner_iter=10, a=a, rho=rho))))
+    ok = jnp.array([0.1, 0.1]), jnp.array([1e-2, 1e-2])
+    jax.block_until_ready(program(*ok))
+    for i, value, match in [(0, -0.5, "spnbo: params.a must be a positive finite number"),  # (jit: checks needed)
+                            (0, 1.5, r"spnbo: params.a must lie in \(0, 1\]"),  # ranges too (were skipped)
+                            (1, 1e9, "spnbo: params.rho <= params.b needed")]:  # fmt: skip
+        args = list(ok)
+        args[i] = args[i].at[1].set(value)
+        with pytest.raises(Exception, match=match):
+            jax.block_until_ready(program(*args))
 
 
 def test_spnbo_that_diverges_raises_with_its_message(problem):

@@ -40,6 +40,7 @@ from fbjax import _checks, _errors
 from fbjax import weights as _w
 from fbjax.baselines._simplex import project_simplex
 from fbjax.baselines.smoothing import surrogate
+from fbjax.outer._common import refuse
 from fbjax.solvers import validate
 
 
@@ -79,17 +80,23 @@ class SPNBO(NamedTuple):
 
 def _check(P: SPNBO) -> SPNBO:
     """``P``, raising ValueError naming the first parameter out of its range. The counts are static; the constants
-    may be traced (a sweep over ``beta`` under ``jax.vmap``), and are then checked when the program runs."""
+    may be traced (a sweep over ``beta`` under ``jax.vmap``), and are then checked when the program runs (ranges
+    included)."""
     counts = ("stages", "inner_iter", "check_every")
     _checks.check_count(**{f"spnbo: params.{k}": getattr(P, k) for k in counts})
     names = [k for k in P._fields if k not in counts]
     P = P._replace(**dict(zip(names, _checks.check_positive(**{f"spnbo: params.{k}": getattr(P, k) for k in names}))))
-    for name in ("a", "a_hat"):
-        if not _errors.traced(getattr(P, name)) and not getattr(P, name) <= 1:
-            raise ValueError(f"spnbo: params.{name} must lie in (0, 1], got {getattr(P, name)!r}")
-    if not _errors.traced((P.rho, P.b)) and not P.rho <= P.b:
-        raise ValueError(f"spnbo: params.rho <= params.b needed (the clip range), got {P.rho!r} > {P.b!r}")
-    return P
+    return P._replace(a=_at_most(P.a, 1, "spnbo: params.a must lie in (0, 1]"),
+                      a_hat=_at_most(P.a_hat, 1, "spnbo: params.a_hat must lie in (0, 1]"),
+                      rho=_at_most(P.rho, P.b, "spnbo: params.rho <= params.b needed (the clip range)"))  # fmt: skip
+
+
+def _at_most(value, bound, msg: str):
+    """``value``, refused unless ``value <= bound``: a ValueError now, or an error when the program runs where either
+    is traced (:func:`fbjax.outer._common.refuse`; the message then fixed, without the values)."""
+    if not _errors.traced((value, bound)):
+        msg += f", got {value!r} > {bound!r}"
+    return refuse(value, lambda v, b, xp: ~(v <= b), (value, bound), msg)
 
 
 _DIVERGED = (
