@@ -203,7 +203,7 @@ def rerun_checked(fun, *, jit=jax.jit, **jit_kw):
     alone. The message is found in equinox's text, among those :func:`error_if` has traced; where it is not (another
     equinox), an eager call runs again as a :func:`checked_jit` program, which raises it. A call that succeeds costs
     what ``jit(fun)`` costs, unlike :func:`checked_jit`, whose calls take JAX's slower dispatch. A traced call is
-    ``jit(fun)``; one that runs and fails at once is the forward of an eager ``jax.grad``."""
+    ``jit(fun)``; one that runs and fails at once is the forward or backward of an eager ``jax.grad``."""
     plain = jit(fun, **jit_kw)
 
     @functools.wraps(fun)

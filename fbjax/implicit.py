@@ -101,8 +101,13 @@ class _Config:
     throw: bool
 
 
-def _run(cfg: _Config, F_static, F_dyn, x, y0, steps):
-    F = eqx.combine(F_dyn, F_static)
+@functools.partial(_errors.rerun_checked, jit=eqx.filter_jit)
+def _forward(cfg: _Config, F, x, y0, steps):
+    """``(S(x), grad F(S(x)))``. Compiled once per configuration, so eager calls (and FD loops) reuse it; inlined
+    under jit. An eager call that fails (a solve that does not converge) raises its message alone, not after
+    equinox's traceback; so does the forward of an eager ``jax.grad``, whose backward (:func:`solution_vjp`) is
+    its own compiled program too (the custom VJP sits outside the compiled programs: inside one, an eager
+    ``jax.grad`` would transpose it into a program whose failed check arrives through JAX's callback text)."""
     kwargs = {} if cfg.max_iter is None else {"max_iter": cfg.max_iter}
     sol = pick_solver(F, cfg.solver)(F, _w.weights(cfg.psi, x), y0, steps[0], cfg.tol, **kwargs)
     y = _errors.error_if(sol.y, ~sol.converged, _NOT_CONVERGED) if cfg.throw else sol.y
@@ -111,11 +116,11 @@ def _run(cfg: _Config, F_static, F_dyn, x, y0, steps):
 
 def _solve(cfg: _Config, F_static, F_dyn, x, y0, steps):
     """``steps = (gamma, partition_gamma)``: the solver's FB step and the step the backward reads at."""
-    return _run(cfg, F_static, F_dyn, x, y0, steps)[0]
+    return _forward(cfg, eqx.combine(F_dyn, F_static), x, y0, steps)[0]
 
 
 def _fwd(cfg, F_static, F_dyn, x, y0, steps):
-    y, grad = _run(cfg, F_static, F_dyn, x, y0, steps)
+    y, grad = _forward(cfg, eqx.combine(F_dyn, F_static), x, y0, steps)
     return y, (F_dyn, x, y, steps[1], grad)
 
 
@@ -133,14 +138,6 @@ def _bwd(cfg, F_static, res, z):
 
 _argmin = jax.custom_vjp(_solve, nondiff_argnums=(0, 1))
 _argmin.defvjp(_fwd, _bwd)
-
-
-@functools.partial(_errors.rerun_checked, jit=eqx.filter_jit)
-def _argmin_jit(cfg, F, x, y0, steps):
-    """Compiled once per configuration, so eager calls (and FD loops) reuse it; inlined under jit. An eager call
-    that fails (a solve that does not converge) raises its message alone, not after equinox's traceback."""
-    F_dyn, F_static = eqx.partition(F, eqx.is_array)
-    return _argmin(cfg, F_static, F_dyn, x, y0, steps)
 
 
 def argmin(
@@ -234,8 +231,11 @@ def argmin(
         bad = ~((gamma_p > 0) & jnp.isfinite(gamma_p))
         gamma_p = _errors.error_if(gamma_p, bad, "fbjax.argmin: partition_gamma must be finite and > 0")
     steps = (jax.lax.stop_gradient(gamma), jax.lax.stop_gradient(gamma_p))
+    if not _errors.traced((F, x, y0, steps)):  # an eager call, nothing to differentiate: the custom VJP's
+        return _forward(cfg, F, x, y0, steps)[0]  # eager dispatch would add about 0.5 ms a call
+    F_dyn, F_static = eqx.partition(F, eqx.is_array)
     try:
-        return _argmin_jit(cfg, F, x, y0, steps)
+        return _argmin(cfg, F_static, F_dyn, x, y0, steps)
     except TypeError as e:  # JAX's one line: "can't apply forward-mode autodiff (jvp) to a custom_vjp function."
         if "forward-mode" not in str(e):
             raise

@@ -187,19 +187,20 @@ def test_non_converged_solve_is_reported(solver):
 
 
 def test_an_eager_call_raises_the_check_s_message_alone(monkeypatch):
-    """Eager calls of argmin (also in an eager jax.grad), solve, solution_vjp and adjoint_selection that fail raise
-    fbjax's message alone, as a checked program does; before, it came after equinox's traceback ("Above is the
-    stack outside of JIT...").
+    """Eager calls of argmin (also in an eager jax.grad, its forward and its backward), solve, solution_vjp and
+    adjoint_selection that fail raise fbjax's message alone, as a checked program does; before, it came after
+    equinox's traceback ("Above is the stack outside of JIT..."), and an eager grad's backward after JAX's
+    ("CpuCallback error calling callback").
     The message is found in equinox's text; where it is not, the call runs again as a checked program (not after a
     success: the checked one's dispatch is slower)."""
     from fbjax import _errors
-    from fbjax.implicit import _argmin_jit
+    from fbjax.implicit import _forward
 
     F, x, _, _ = random_problem(0, n=41, p=61)
     gamma = fbjax.solvers.default_gamma(F)
     reruns = []
-    checked = _argmin_jit.checked
-    monkeypatch.setattr(_argmin_jit, "checked", lambda *a, **k: (reruns.append(1), checked(*a, **k)))
+    checked = _forward.checked
+    monkeypatch.setattr(_forward, "checked", lambda *a, **k: (reruns.append(1), checked(*a, **k)))
     y = fbjax.argmin(F, x)
     calls = {
         "fbjax.argmin: the lower-level solver did not reach": lambda: fbjax.argmin(F, x, max_iter=1, tol=1e-14),
@@ -209,6 +210,8 @@ def test_an_eager_call_raises_the_check_s_message_alone(monkeypatch):
         "step gamma must lie in": lambda: fbjax.argmin(F, x, gamma=2.0 / F.lipschitz),
         "fbjax: the upper-level gradient z": lambda: fbjax.solution_vjp(F, x, y, jnp.full_like(y, jnp.nan), gamma),
         "fbjax: the upper-level gradient z ": lambda: fbjax.adjoint_selection(F, x, y, y.at[0].set(jnp.inf), gamma),
+        "fbjax: the upper-level gradient z  ": lambda: jax.grad(  # the backward of an eager grad
+            lambda x: jnp.sum(jnp.nan * fbjax.argmin(F, x)))(x),
     }
     for msg, call in calls.items():
         with pytest.raises(jax.errors.JaxRuntimeError) as info:
