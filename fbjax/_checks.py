@@ -41,20 +41,31 @@ def finite(name: str, a):
     return error_if(a, ~jnp.all(jnp.isfinite(data)), f"{name} contains NaN or inf")
 
 
+def check_precision(name: str, dtype) -> None:
+    """Refuse half precision (float16, bfloat16): the data's dtype is the one the solvers compute in."""
+    if jnp.finfo(dtype).bits < 32:
+        raise ValueError(f"{name} has dtype {np.dtype(dtype).name}: fbjax computes in float32 or float64 (its linear "
+                         f"algebra has no half-precision kernels, and a half-precision FB residual cannot certify a "
+                         f"useful tolerance); cast it, e.g. {name}.astype(np.float32)")  # fmt: skip
+
+
 def as_float_array(name: str, a, dtype=None):
     """``a`` as a JAX array of a floating dtype (``dtype`` if given; integers become JAX's default float), a
-    :class:`~jax.experimental.sparse.BCOO` as it is and a SciPy sparse matrix as a BCOO."""
+    :class:`~jax.experimental.sparse.BCOO` as it is and a SciPy sparse matrix as a BCOO. Half precision is refused
+    (:func:`check_precision`)."""
     if scipy.sparse.issparse(a):  # (np.asarray of one is an object array: "setting an array element ...")
         a = a if np.issubdtype(a.dtype, np.floating) else a.astype(jnp.result_type(float))
         a = sparse.BCOO.from_scipy_sparse(a if dtype is None else a.astype(dtype))
     if is_sparse(a):
         check_float(name, a.data)
+        check_precision(name, a.dtype)
         return a
     if np.iscomplexobj(a):  # before the cast, which would drop the imaginary part
         raise ValueError(f"{name} must be real, got dtype {jnp.asarray(a).dtype}")
     a = jnp.asarray(a, dtype=dtype)
     if not jnp.issubdtype(a.dtype, jnp.floating):
         a = a.astype(jnp.result_type(float))
+    check_precision(name, a.dtype)
     return a
 
 

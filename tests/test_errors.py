@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.experimental import sparse
 
 import fbjax
 
@@ -36,6 +37,16 @@ def test_shape_errors():
         fbjax.LeastSquares(A + 1j, jnp.ones(5))
     with pytest.raises(ValueError, match="b must be real"):
         fbjax.Logistic(A, jnp.ones(5, complex))
+    # half precision (was accepted, then "Unsupported dtype float16" from the linear algebra of solver="auto", or a
+    # FISTA "certified" at residual 0 in bfloat16)
+    for dtype in (jnp.float16, jnp.bfloat16):
+        with pytest.raises(ValueError, match=f"A has dtype {jnp.dtype(dtype).name}: fbjax computes in float32 or"):
+            fbjax.LeastSquares(A.astype(dtype), jnp.ones(5))
+    with pytest.raises(ValueError, match="A has dtype float16"):  # sparse too
+        fbjax.Logistic(sparse.BCOO.fromdense(A.astype(jnp.float16)), jnp.ones(5))
+    assert fbjax.LeastSquares(A, jnp.ones(5, jnp.float16)).b.dtype == A.dtype  # b takes A's dtype
+    x16 = jnp.zeros(3, jnp.float16)  # and so does x
+    assert fbjax.argmin(fbjax.LeastSquares(A.astype(jnp.float32), jnp.ones(5)), x16).dtype == jnp.float32
 
 
 def test_fb_functions_name_a_wrong_shape_or_step():
