@@ -341,6 +341,9 @@ def test_bad_input_errors():
         fbjax.ntrba(FUN, jnp.zeros(4), lower=jnp.zeros(3))
     with pytest.raises(TypeError, match="floating"):
         fbjax.nba(FUN, jnp.zeros(4, int))
+    for dtype in (jnp.float16, jnp.bfloat16):  # (ran in half precision; adam's iterates became inf)
+        with pytest.raises(TypeError, match=f"float32 or float64, got dtype {jnp.dtype(dtype).name}"):
+            fbjax.optax_solve(FUN, jnp.zeros(4, dtype), optax.adam(0.1))
     for tree in ({"a": jnp.zeros(4)}, {"a": 0.0}, [jnp.zeros(2), jnp.zeros(3)]):  # (was JAX's "entry not a 2- or 3-")
         with pytest.raises(TypeError, match="x0 must be one array of hyperparameters"):
             fbjax.ntrba(FUN, tree)

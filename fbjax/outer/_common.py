@@ -134,8 +134,9 @@ def check_x0(x0, lower, upper):
     except (TypeError, ValueError):  # a dict, or a list of arrays of different shapes (JAX: "entry not a 2- or 3-")
         raise TypeError(f"x0 must be one array of hyperparameters (stack a pytree's leaves), got {type(x0).__name__}"
                         ) from None
-    if not jnp.issubdtype(x0.dtype, jnp.floating):
-        raise TypeError(f"x0 must be a floating-point array, got dtype {x0.dtype}")
+    # not half precision: 3 significant digits, and optimizers' constants underflow (adam's eps: x became inf)
+    if not jnp.issubdtype(x0.dtype, jnp.floating) or jnp.finfo(x0.dtype).bits < 32:
+        raise TypeError(f"x0 must be a floating-point array, float32 or float64, got dtype {x0.dtype}")
     for name, b in (("lower", lower), ("upper", upper)):
         if b is not None and jnp.shape(b) not in ((), x0.shape):
             raise ValueError(f"{name} must be a scalar or have the shape of x0 {x0.shape}, got {jnp.shape(b)}")
