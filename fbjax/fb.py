@@ -94,9 +94,12 @@ def fb_residual(F: SmoothLoss, x, y, gamma, psi="exp"):
 def partition(u, v, biactive_rtol=BIACTIVE_RTOL, biactive_floor=0.0) -> jax.Array:
     """Index partition (16) at ``(u, v)`` as int8 codes ``I_PLUS, I_MINUS, A_, B_PLUS, B_MINUS``.
 
-    Biactive: ``| |v_i| - u_i | <= biactive_rtol * max(|v_i|, u_i, biactive_floor)`` (module docstring).
+    Biactive: ``| |v_i| - u_i | <= biactive_rtol * max(|v_i|, u_i, biactive_floor)`` (module docstring); both
+    finite numbers ``>= 0`` (a scalar array is checked when the program runs).
     """
     _checks.check_shape("u", u, jnp.shape(v))
+    biactive_rtol, biactive_floor = _checks.check_positive(
+        zero_ok=True, biactive_rtol=biactive_rtol, biactive_floor=biactive_floor)  # fmt: skip
     a = jnp.abs(v)
     band = jnp.abs(a - u) <= biactive_rtol * jnp.maximum(jnp.maximum(a, u), biactive_floor)
     codes = jnp.where(v > u, I_PLUS, jnp.where(v < -u, I_MINUS, A_))

@@ -59,6 +59,11 @@ def test_fb_functions_name_a_wrong_shape_or_step():
         fbjax.forward_map(F, x[1:], y, gamma)
     with pytest.raises(ValueError, match=r"u has shape \(3,\), expected \(4,\)"):
         fbjax.partition(jnp.ones(3), jnp.ones(4))
+    for kw in (dict(biactive_rtol=-0.1), dict(biactive_floor=float("nan"))):  # (were taken: an empty band)
+        with pytest.raises(ValueError, match=f"{next(iter(kw))} must be a finite number >= 0"):
+            fbjax.partition(jnp.ones(3), jnp.ones(3), **kw)
+    with pytest.raises(Exception, match="biactive_rtol must be a finite number >= 0"):  # traced: when it runs
+        jax.jit(lambda r: fbjax.partition(jnp.ones(3), jnp.ones(3), r))(-0.1)
     with pytest.raises(ValueError, match=rf"z has shape \({p - 1},\), expected \({p},\)"):
         fbjax.solution_vjp(F, x, y, jnp.ones(p - 1), gamma)
     for bad in (0.0, -gamma, float("nan")):  # Prop. 3 holds for every gamma > 0, and only there
