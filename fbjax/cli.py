@@ -225,12 +225,14 @@ def main(argv=None) -> int:
     d.add_argument("--device", choices=["cpu", "gpu"], default=None)
     r = sub.add_parser("reproduce", help="experiments: " + ", ".join(EXPERIMENTS))
     r.add_argument("name", choices=EXPERIMENTS)
-    r.add_argument("--quick", action="store_true", help="small sizes and few iterations (minutes)")
-    r.add_argument("--seeds", type=seeds, default=None, help="seeds per configuration (default: the paper's)")
+    r.add_argument("--quick", action="store_true", help="small sizes and few iterations (minutes; exp1, two fixed "
+                   "instances, takes seconds either way)")
+    r.add_argument("--seeds", type=seeds, default=None, help="seeds per configuration of the seed sweeps (default: "
+                   "the paper's; exp1, hypergrad-compare and group-structure run fixed instances)")
     r.add_argument("--out", default="fbjax-results", help="output folder; an interrupted run resumes from it")
     r.add_argument("--device", choices=["cpu", "gpu"], default=None, help="JAX backend (default: JAX's choice)")
-    r.add_argument("--batch", choices=["auto", "map", "vmap"], default="auto",
-                   help="seed batching: lax.map (CPU default) or vmap (GPU default)")
+    r.add_argument("--batch", choices=["auto", "map", "vmap"], default=None,
+                   help="seed batching: lax.map (CPU default) or vmap (GPU default); 'auto' when not given")
     r.add_argument("--band", choices=["published", "scale-free"], default=None,
                    help="biactive band: 'published' (the partition behind the paper's tables, scale max(|v|, u, 1); "
                    "the default of table1-3) or 'scale-free' (max(|v|, u); fbjax's default and the AIP designs')")
@@ -268,10 +270,11 @@ def main(argv=None) -> int:
                        "default: $FBJAX_COMPILE_CACHE or ~/.cache/fbjax/jax; 'none': off; ignored where "
                        "JAX_COMPILATION_CACHE_DIR is set)")
     args = parser.parse_args(argv)
-    sweep_flags = args.command == "reproduce" and (
-        args.band or args.start is not None or args.box_lower is not None or args.solver)
-    if sweep_flags and (args.name == "exp1" or args.name in STANDALONE):
-        parser.error(f"--band, --start, --box-lower and --solver apply to the seed sweeps, not to {args.name}")
+    sweep_flags = args.command == "reproduce" and (args.seeds is not None or args.batch or args.band
+                                                   or args.start is not None or args.box_lower is not None or args.solver)
+    if sweep_flags and (args.name == "exp1" or args.name in STANDALONE):  # (they ran, ignoring them)
+        parser.error(f"--seeds, --batch, --band, --start, --box-lower and --solver apply to the seed sweeps, not to "
+                     f"{args.name}")  # fmt: skip
     if args.command == "reproduce" and (args.data or args.max_samples) and args.name not in DATA_EXPERIMENTS:
         parser.error(f"--data and --max-samples apply to {' and '.join(DATA_EXPERIMENTS)}, not to {args.name}")
     if args.command == "reproduce" and args.data:
@@ -301,7 +304,7 @@ def main(argv=None) -> int:
                 demo(seeds=args.seeds, out=args.out, plot=not args.no_plot)
     else:
         reproduce(
-            args.name, args.out, quick=args.quick, seeds=args.seeds, how=args.batch, plot=not args.no_plot,
+            args.name, args.out, quick=args.quick, seeds=args.seeds, how=args.batch or "auto", plot=not args.no_plot,
             band=args.band, start=args.start, box_lower=args.box_lower, solver=args.solver,
             data=dict(args.data) if args.data else None, max_samples=args.max_samples,
         )  # fmt: skip

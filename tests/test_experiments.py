@@ -345,6 +345,11 @@ def test_cli_reproduce_start_and_stalled_runs(tmp_path, monkeypatch):
     assert specs.get("table3").settings.solver == "fista" and specs.get("table3", solver="cd").settings.solver == "cd"
     with pytest.raises(SystemExit):
         cli.main(["reproduce", "exp1", "--solver", "cd", "--out", str(tmp_path)])
+    for name, flags in (("exp1", ["--seeds", "3"]), ("hypergrad-compare", ["--batch", "vmap"]),
+                        ("group-structure", ["--seeds", "2"])):  # (were ignored: these have no seed sweep)
+        with pytest.raises(SystemExit):
+            cli.main(["reproduce", name, *flags, "--out", str(tmp_path)])
+        assert not (tmp_path / name).exists()
     with pytest.raises(ValueError, match="unknown solver"):
         specs.get("table3", solver="newton")
     with pytest.raises(SystemExit):
@@ -367,6 +372,12 @@ def test_cli_reproduce_start_and_stalled_runs(tmp_path, monkeypatch):
         "**Runs that never left x0** (no accepted outer step; their row is the start's): "
         f"{label} NTRBA-SC (ours) (seeds 0).\n\n")
     assert report.stalled(TINY, RunStore(str(tmp_path / "empty.jsonl"))) == ""
+    # --batch reaches the sweep; "auto" where not given
+    how = []
+    monkeypatch.setattr(cli, "reproduce", lambda *a, **kw: how.append(kw["how"]))
+    for flags in ([], ["--batch", "map"]):
+        cli.main(["reproduce", "table3", *flags, "--out", str(tmp_path)])
+    assert how == ["auto", "map"]
 
 
 def test_exp1_sanity_values(tmp_path):
