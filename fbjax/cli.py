@@ -218,7 +218,8 @@ def main(argv=None) -> int:
     d = sub.add_parser("demo", help="gradient starvation on one calibrated instance: scalar, Sparse-HO, NTRBA-SC")
     d.add_argument("--starvation", action="store_true", help="also the k = 0 study over the 9 Table 3 configurations")
     seeds = _int_at_least(1, "--seeds")
-    d.add_argument("--seeds", type=seeds, default=5, help="seeds per configuration of --starvation (paper: 5)")
+    d.add_argument("--seeds", type=seeds, default=None,
+                   help="seeds per configuration of --starvation (default 5, the paper's) or --quick (default 2)")
     d.add_argument("--out", default="fbjax-demo", help="output folder (JSON + PNG)")
     d.add_argument("--quick", action="store_true", help="--starvation on one small configuration, 2 seeds")
     d.add_argument("--no-plot", action="store_true")
@@ -275,6 +276,8 @@ def main(argv=None) -> int:
     if sweep_flags and (args.name == "exp1" or args.name in STANDALONE):  # (they ran, ignoring them)
         parser.error(f"--seeds, --batch, --band, --start, --box-lower and --solver apply to the seed sweeps, not to "
                      f"{args.name}")  # fmt: skip
+    if args.command == "demo" and args.seeds is not None and not (args.starvation or args.quick):
+        parser.error("--seeds applies to --starvation and --quick (the demo's instance is seed 0)")
     if args.command == "reproduce" and (args.data or args.max_samples) and args.name not in DATA_EXPERIMENTS:
         parser.error(f"--data and --max-samples apply to {' and '.join(DATA_EXPERIMENTS)}, not to {args.name}")
     if args.command == "reproduce" and args.data:
@@ -297,11 +300,11 @@ def main(argv=None) -> int:
         bench(args.p, args.repeats, args.out)
     elif args.command == "demo":
         if args.quick:
-            demo(seeds=2, out=args.out, sizes=[(100, 150)], rhos=[0.95], plot=not args.no_plot)
+            demo(seeds=args.seeds or 2, out=args.out, sizes=[(100, 150)], rhos=[0.95], plot=not args.no_plot)
         else:
             demo_instance(out=args.out, plot=not args.no_plot)
             if args.starvation:
-                demo(seeds=args.seeds, out=args.out, plot=not args.no_plot)
+                demo(seeds=args.seeds or 5, out=args.out, plot=not args.no_plot)
     else:
         reproduce(
             args.name, args.out, quick=args.quick, seeds=args.seeds, how=args.batch or "auto", plot=not args.no_plot,

@@ -21,8 +21,12 @@ def test_demo_quick_writes_table_json_and_plot(tmp_path, capsys):
 
 
 def test_main_parses_quick(tmp_path):
-    assert cli.main(["demo", "--quick", "--no-plot", "--out", str(tmp_path)]) == 0
-    assert (tmp_path / "starvation.json").exists()
+    """``demo --quick`` runs the starvation study on one configuration, with ``--seeds`` seeds (default 2);
+    ``--seeds`` without ``--starvation`` or ``--quick`` is a usage error (it was ignored)."""
+    assert cli.main(["demo", "--quick", "--seeds", "1", "--no-plot", "--out", str(tmp_path)]) == 0
+    assert len(json.loads((tmp_path / "starvation.json").read_text())["rows"]) == 1
+    with pytest.raises(SystemExit):
+        cli.main(["demo", "--seeds", "3", "--out", str(tmp_path)])
 
 
 def test_demo_instance_table_and_plot(tmp_path, capsys):
