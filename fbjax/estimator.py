@@ -23,6 +23,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import inspect
 import math
 import numbers
 
@@ -84,7 +85,8 @@ class WeightedL1(BaseEstimator):
         scikit-learn's linear models do); otherwise (logistic loss, sparse ``X``) ``c`` is profiled out of the
         lower level exactly (:class:`fbjax.WithIntercept`). ``fit`` sets ``intercept_``;
         ``alpha_max`` is then that of the model with the intercept.
-      validation_fraction, random_state: the held-out split ``fit`` makes when given no validation data.
+      validation_fraction, random_state: the held-out split ``fit`` makes when given no validation data
+        (``random_state``: None, an int ``>= 0`` or a ``numpy.random.Generator``, as ``numpy.random.default_rng``).
       argmin_kw: a dict of further keywords of :func:`fbjax.argmin` (``tol``, ``solver``, ``max_support``, ...).
         On strongly correlated features ``{"solver": "fista-newton"}`` can speed a fit up several times
         (benchmarks/RESULTS.md, "Newton steps on FISTA's settled supports").
@@ -161,7 +163,13 @@ class WeightedL1(BaseEstimator):
         _checks.check_count(max_iter=self.max_iter, grid=self.grid)
         if self.box_lower is not None and not (-math.inf < self.box_lower < math.log(0.9)):
             raise ValueError(f"box_lower must be None or a number below log(0.9), got {self.box_lower!r}")
+        if not isinstance(self.argmin_kw or {}, dict):
+            raise ValueError(f"argmin_kw must be None or a dict of fbjax.argmin's keywords, got {self.argmin_kw!r}")
         reserved = {"psi", "policy", "y0"} & set(self.argmin_kw or {})
+        known = set(inspect.signature(argmin).parameters) - {"F", "x"}
+        if set(self.argmin_kw or {}) - known:  # (was argmin's TypeError, at the first solve)
+            raise ValueError(f"argmin_kw has {sorted(set(self.argmin_kw) - known)}, which fbjax.argmin does not take "
+                             f"here; it takes {sorted(known - {'psi', 'policy', 'y0'})}")  # fmt: skip
         if reserved:
             raise ValueError(f"argmin_kw may not set {sorted(reserved)}: WeightedL1 fixes psi = exp (alpha = exp(x)), "
                              "takes the policy as its own parameter and warm-starts the lower level itself")
@@ -169,6 +177,9 @@ class WeightedL1(BaseEstimator):
             raise ValueError(f"fit_intercept must be True or False, got {self.fit_intercept!r}")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}")
+        rs = self.random_state  # (NumPy's Generator seeds the split: numpy.random.default_rng(random_state))
+        if not (rs is None or isinstance(rs, np.random.Generator) or (_checks.is_count(rs, minimum=0))):
+            raise ValueError(f"random_state must be None, an int >= 0 or a numpy.random.Generator, got {rs!r}")
 
     def fit(self, X, y, X_val=None, y_val=None) -> WeightedL1:
         """Learn the penalties on ``(X_val, y_val)`` (default: a held-out ``validation_fraction`` of
