@@ -98,9 +98,10 @@ def _checked_profile(link, A, b, l2, lipschitz):
     bad = ~((jnp.sum(link.dloss(lo, b)) <= 0) & (jnp.sum(link.dloss(hi, b)) >= 0))
     b = _errors.error_if(b, bad, "WithIntercept: no finite intercept minimises the loss (logistic: both labels must "
                              "occur in b)")  # fmt: skip
-    if lipschitz is None:
+    given = lipschitz is not None
+    if not given:
         lipschitz = link.curvature * spectral_norm_sq(jax.lax.stop_gradient(A), center=True) / A.shape[0] + l2
-    return b, checked_lipschitz(lipschitz, b.dtype)
+    return b, checked_lipschitz(lipschitz, b.dtype, given)
 
 
 class WithIntercept(SmoothLoss):

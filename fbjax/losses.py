@@ -119,11 +119,15 @@ def spectral_norm_sq(A, iters: int = 100, margin: float = 1.05, center: bool = F
     # solution: measured in session 34); checked_lipschitz names the case
 
 
-def checked_lipschitz(lipschitz, dtype) -> jax.Array:
+def checked_lipschitz(lipschitz, dtype, given: bool) -> jax.Array:
     """``Lambda_F`` as a constant of ``dtype``, raising unless it is finite and ``> 0`` (the step ``gamma = 0.99 /
-    Lambda_F`` must be a finite number ``> 0``)."""
+    Lambda_F`` must be a finite number ``> 0``); ``given``: passed as ``lipschitz=``, not estimated."""
     lipschitz = jax.lax.stop_gradient(jnp.asarray(lipschitz, dtype))
+    if jnp.ndim(lipschitz) != 0:
+        raise ValueError(f"lipschitz must be a scalar, got shape {jnp.shape(lipschitz)}")
     bad = ~((lipschitz > 0) & jnp.isfinite(lipschitz))
+    if given:
+        return _errors.error_if(lipschitz, bad, "lipschitz (Lambda_F, passed to the loss) must be finite and > 0")
     return _errors.error_if(lipschitz, bad, "Lambda_F (the loss's lipschitz) must be finite and > 0; with A = 0 "
                             "the power iteration has no direction to find (0 / 0): pass lipschitz=l2, with l2 > 0")
 
@@ -135,9 +139,10 @@ def _checked_data(link, A, b, l2, lipschitz):
     Done eagerly, each check and reduction compiled a program of its own at a new shape, a dozen or so."""
     A, b = _checks.finite("A", A), link._check_targets(_checks.finite("b", b))
     l2 = _errors.error_if(l2, ~(l2 >= 0), "l2 must be >= 0 (it is the ridge that makes F strongly convex)")
-    if lipschitz is None:
+    given = lipschitz is not None
+    if not given:
         lipschitz = link.curvature * spectral_norm_sq(jax.lax.stop_gradient(A)) / A.shape[0] + l2
-    return A, b, l2, checked_lipschitz(lipschitz, A.dtype), jax.lax.stop_gradient(_sq_col_norms(A))
+    return A, b, l2, checked_lipschitz(lipschitz, A.dtype, given), jax.lax.stop_gradient(_sq_col_norms(A))
 
 
 class LinearModelLoss(SmoothLoss):

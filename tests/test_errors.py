@@ -37,6 +37,13 @@ def test_shape_errors():
         fbjax.LeastSquares(A + 1j, jnp.ones(5))
     with pytest.raises(ValueError, match="b must be real"):
         fbjax.Logistic(A, jnp.ones(5, complex))
+    for bad in (-1.0, float("nan")):  # a lipschitz= given is named as given (the message spoke of A = 0)
+        with pytest.raises(RuntimeError, match=r"^lipschitz \(Lambda_F, passed to the loss\) must be finite and > 0$"):
+            fbjax.LeastSquares(A, jnp.ones(5), lipschitz=bad)
+    with pytest.raises(RuntimeError, match=r"^lipschitz \(Lambda_F, passed to the loss\)"):
+        fbjax.WithIntercept(fbjax.LeastSquares(A, jnp.ones(5)), lipschitz=0.0)
+    with pytest.raises(ValueError, match=r"lipschitz must be a scalar, got shape \(3,\)"):  # (was broadcast)
+        fbjax.LeastSquares(A, jnp.ones(5), lipschitz=jnp.ones(3))
     # half precision (was accepted, then "Unsupported dtype float16" from the linear algebra of solver="auto", or a
     # FISTA "certified" at residual 0 in bfloat16)
     for dtype in (jnp.float16, jnp.bfloat16):

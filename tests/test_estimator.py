@@ -456,7 +456,7 @@ def test_a_zero_design_gives_the_zero_model():
         fbjax.LeastSquares(jnp.asarray(X), jnp.asarray(y), l2=0.5)
     assert float(fbjax.LeastSquares(jnp.asarray(X), jnp.asarray(y), l2=0.5, lipschitz=0.5).lipschitz) == 0.5
     for lipschitz in (0.0, float("nan"), float("inf")):
-        with pytest.raises(RuntimeError, match=r"Lambda_F .* must be finite and > 0"):
+        with pytest.raises(RuntimeError, match=r"lipschitz \(Lambda_F, passed to the loss\) must be finite and > 0"):
             fbjax.Logistic(jnp.ones((4, 2)), jnp.array([1.0, -1, 1, -1]), l2=0.1, lipschitz=lipschitz)
 
 
