@@ -271,8 +271,8 @@ def main(argv=None) -> int:
                        "default: $FBJAX_COMPILE_CACHE or ~/.cache/fbjax/jax; 'none': off; ignored where "
                        "JAX_COMPILATION_CACHE_DIR is set)")
     args = parser.parse_args(argv)
-    sweep_flags = args.command == "reproduce" and (args.seeds is not None or args.batch or args.band
-                                                   or args.start is not None or args.box_lower is not None or args.solver)
+    sweep_flags = args.command == "reproduce" and any(
+        v is not None for v in (args.seeds, args.batch, args.band, args.start, args.box_lower, args.solver))
     if sweep_flags and (args.name == "exp1" or args.name in STANDALONE):  # (they ran, ignoring them)
         parser.error(f"--seeds, --batch, --band, --start, --box-lower and --solver apply to the seed sweeps, not to "
                      f"{args.name}")  # fmt: skip
