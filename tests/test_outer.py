@@ -351,6 +351,9 @@ def test_bad_input_errors():
         assert fbjax.nba(jax.value_and_grad(lambda x: jnp.sum(x**2)), like, max_iter=2).x.shape == np.shape(like)
     with pytest.raises(ValueError, match="eta_accept"):
         TrustRegion(eta_accept=0.8, eta_expand=0.75)
+    for pinned in (float("nan"), -1.0):  # (were taken: such a run never stopped as pinned by the box)
+        with pytest.raises(ValueError, match="need pinned >= 0 finite"):
+            TrustRegion(pinned=pinned)
     nan = lambda x: (jnp.nan * jnp.sum(x), x)  # noqa: E731
     with pytest.raises(Exception, match="non-finite"):
         jax.block_until_ready(fbjax.ntrba(nan, jnp.ones(2)).x)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +32,8 @@ class TrustRegion:
             raise ValueError(f"need 0 < eta_accept < eta_expand, got {self.eta_accept}, {self.eta_expand}")
         if not (0 < self.shrink < 1 and self.grow > 1):
             raise ValueError(f"need shrink in (0, 1) and grow > 1, got {self.shrink}, {self.grow}")
+        if not 0 <= self.pinned < math.inf:  # (a NaN or a negative one never stopped a pinned run)
+            raise ValueError(f"need pinned >= 0 finite, got {self.pinned}")
 
 
 def radius_update(tr: TrustRegion, radius, ratio, step_norm, tried):
