@@ -7,6 +7,8 @@ import pytest
 
 import fbjax
 from fbjax.data import aip_classification, aip_regression, calibrated_degenerate, three_group
+from fbjax.data.multitask import group_tasks, task_clusters
+from fbjax.data.synthetic import ar1_regression
 from fbjax.fb import is_biactive
 
 
@@ -44,11 +46,17 @@ def test_design_structure_and_determinism():
         (lambda: aip_regression(0, 0, 10, 5), "n must be an int >= 1, got 0"),
         (lambda: aip_regression(0, 20, 10, 5, snr=0.0), r"snr must be > 0 \(inf: no noise\), got 0.0"),
         (lambda: aip_classification(0, 20, 10, 5, snr=np.nan), "snr must be > 0"),
+        (lambda: ar1_regression(0, 20, 10, 2.0), r"rho must lie in \[-1, 1\], got 2.0"),  # (NaN columns)
+        (lambda: ar1_regression(0, 0, 10, 0.5), "n must be an int >= 1, got 0"),
+        (lambda: group_tasks(0, T=0), "T must be an int >= 1, got 0"),  # (an empty design)
+        (lambda: group_tasks(0, N=1.5), "N must be an int >= 1, got 1.5"),
+        (lambda: group_tasks(0, active=0.0), r"active must lie in \(0, 1\]"),
+        (lambda: task_clusters(0, sigma=-1.0), "sigma must be a finite number >= 0"),
     ],
 )
 def test_generators_name_a_bad_argument(make, match):
-    """Each was a NumPy error, a division by zero, or data returned with NaN columns (corr > 1), inf targets
-    (snr = 0) or an empty validation part (p = 5), with at most a RuntimeWarning."""
+    """Each was a NumPy error, a division by zero, or data returned with NaN columns (corr > 1, an AR(1) rho > 1),
+    inf targets (snr = 0), an empty validation part (p = 5) or no tasks (T = 0), with at most a RuntimeWarning."""
     with pytest.raises(ValueError, match=match):
         make()
     assert np.all(np.isfinite(aip_regression(0, 20, 10, 5, snr=np.inf).b_train))  # inf: no noise

@@ -16,6 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from fbjax import _checks
+
 
 class MultiTaskDesign(NamedTuple):
     X_train: np.ndarray  # (T, N, P)
@@ -33,8 +35,11 @@ def group_tasks(
     active: float = 0.4, n_val: int = 25, n_test: int = 50,
 ) -> MultiTaskDesign:  # fmt: skip
     """Draw the design; groups are contiguous blocks of ``P // L`` features (the last takes the rest)."""
+    _check_sizes(T=T, N=N, P=P, L=L, n_val=n_val, n_test=n_test, sigma=sigma)
     if not (1 <= L <= P):
         raise ValueError(f"need 1 <= L <= P, got L={L}, P={P}")
+    if not 0 < active <= 1:
+        raise ValueError(f"active must lie in (0, 1], got {active!r}")
     rng = np.random.default_rng(seed)
     groups = np.minimum(np.arange(P) // (P // L), L - 1)
     on = rng.random((T, L)) < active
@@ -53,6 +58,7 @@ def task_clusters(
     alone is underdetermined and only its cluster's direction makes it learnable. Our choices: the
     slides specify no synthetic design for this model. ``classification=True``: labels
     ``sign(X_t w_t* + sigma eps)`` in ``{-1, +1}`` (the ICPR model's binary tasks)."""
+    _check_sizes(T=T, N=N, P=P, L=L, n_val=n_val, n_test=n_test, sigma=sigma)
     if not (1 <= L <= T):
         raise ValueError(f"need 1 <= L <= T, got L={L}, T={T}")
     rng = np.random.default_rng(seed)
@@ -62,6 +68,12 @@ def task_clusters(
     if classification:
         d = d._replace(**{k: np.where(getattr(d, k) >= 0, 1.0, -1.0) for k in ("y_train", "y_val", "y_test")})
     return d
+
+
+def _check_sizes(*, sigma, **counts) -> None:
+    """Raise ValueError naming the first count that is not an int ``>= 1``, or a noise ``sigma`` not ``>= 0``."""
+    _checks.check_count(**counts)
+    _checks.check_positive(zero_ok=True, sigma=sigma)
 
 
 def _draw(rng, W, groups, sigma, sizes) -> MultiTaskDesign:

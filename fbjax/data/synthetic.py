@@ -134,7 +134,11 @@ def split(A, b, rng, fractions=(0.6, 0.2), paper_code=False):
 
 def ar1_design(rng, n: int, p: int, rho: float) -> np.ndarray:
     """``n x p`` Gaussian design whose columns form an AR(1) chain: unit variance, correlation ``rho^|i-j|``
-    between columns ``i`` and ``j`` (ill-conditioned supports for ``rho`` near 1; the adjoint's CG tests)."""
+    between columns ``i`` and ``j`` (ill-conditioned supports for ``rho`` near 1; the adjoint's CG tests).
+    ``rho`` in ``[-1, 1]`` (outside, ``sqrt(1 - rho^2)`` is NaN)."""
+    _checks.check_count(n=n, p=p)
+    if not -1 <= rho <= 1:
+        raise ValueError(f"rho must lie in [-1, 1], got {rho!r}")
     Z = rng.standard_normal((n, p))
     A = np.empty((n, p))
     A[:, 0] = Z[:, 0]
@@ -147,6 +151,7 @@ def ar1_regression(seed: int, n: int, p: int, rho: float, n_val: int = 50):
     """A regression on :func:`ar1_design`: every fifth coefficient 1, noise 0.1, and ``n_val`` i.i.d.
     Gaussian validation rows without noise; ``(A, b, A_val, b_val)``, seeded (the ill-conditioned
     instances of the adjoint's tests and of the solver and adjoint probes in ``benchmarks/``)."""
+    _checks.check_count(n_val=n_val)
     rng = np.random.default_rng(seed)
     A = ar1_design(rng, n, p, rho)
     beta = np.zeros(p)
