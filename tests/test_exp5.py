@@ -67,6 +67,11 @@ def test_semi_synthetic_layout_determinism_and_errors():
     bad[3, 0] = np.inf
     with pytest.raises(ValueError, match="non-finite"):
         semi_synthetic(0, bad, n_pairs=3)
+    for kw, match in [(dict(noise=np.nan), "noise must be a finite number >= 0"),  # (labelled every row -1)
+                      (dict(easy_frac=-0.1), "easy_frac must be a positive"),  # (a NaN x0: "x contains NaN")
+                      (dict(delta=-1.0), "delta must be"), (dict(n_pairs=0), "n_pairs must be an int >= 1")]:
+        with pytest.raises(ValueError, match=match):
+            semi_synthetic(0, X, **{"n_pairs": 3, **kw})
 
 
 @pytest.mark.parametrize("source", ["planted", "digits"])

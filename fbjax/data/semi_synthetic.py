@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse
 
+from fbjax import _checks
 from fbjax.data.real import load
 from fbjax.data.synthetic import SENTINEL, ClassificationDesign, _solve_float64, split
 from fbjax.losses import Logistic
@@ -83,6 +84,10 @@ def semi_synthetic(
     background_frac: float = 0.7, build_seed: int = 0, label_seed: int = 1,
 ) -> CalibratedClassificationDesign:
     """Experiment 5, Setting 1, on the real matrix ``X`` (n x d, dense or SciPy sparse); ``seed`` picks the split."""
+    _checks.check_count(n_pairs=n_pairs, n_background=n_background)
+    _checks.check_count(minimum=0, n_easy=n_easy)
+    _checks.check_positive(beta_std=beta_std, easy_frac=easy_frac, dist_frac=dist_frac, background_frac=background_frac)
+    _checks.check_positive(zero_ok=True, noise=noise, delta=delta)  # (a NaN noise labelled every row -1)
     n, d = X.shape
     if not np.all(np.isfinite(X.data if scipy.sparse.issparse(X) else X)):
         raise ValueError("X has non-finite entries")
