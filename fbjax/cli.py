@@ -221,7 +221,8 @@ def main(argv=None) -> int:
     d.add_argument("--seeds", type=seeds, default=None,
                    help="seeds per configuration of --starvation (default 5, the paper's) or --quick (default 2)")
     d.add_argument("--out", default="fbjax-demo", help="output folder (JSON + PNG)")
-    d.add_argument("--quick", action="store_true", help="--starvation on one small configuration, 2 seeds")
+    d.add_argument("--quick", action="store_true", help="--starvation on one small configuration (2 seeds unless "
+                   "--seeds), without the instance's table")
     d.add_argument("--no-plot", action="store_true")
     d.add_argument("--device", choices=["cpu", "gpu"], default=None)
     r = sub.add_parser("reproduce", help="experiments: " + ", ".join(EXPERIMENTS))

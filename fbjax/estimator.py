@@ -163,13 +163,14 @@ class WeightedL1(BaseEstimator):
         _checks.check_count(max_iter=self.max_iter, grid=self.grid)
         if self.box_lower is not None and not (-math.inf < self.box_lower < math.log(0.9)):
             raise ValueError(f"box_lower must be None or a number below log(0.9), got {self.box_lower!r}")
-        if not isinstance(self.argmin_kw or {}, dict):
-            raise ValueError(f"argmin_kw must be None or a dict of fbjax.argmin's keywords, got {self.argmin_kw!r}")
-        reserved = {"psi", "policy", "y0"} & set(self.argmin_kw or {})
-        known = set(inspect.signature(argmin).parameters) - {"F", "x"}
-        if set(self.argmin_kw or {}) - known:  # (was argmin's TypeError, at the first solve)
-            raise ValueError(f"argmin_kw has {sorted(set(self.argmin_kw) - known)}, which fbjax.argmin does not take "
-                             f"here; it takes {sorted(known - {'psi', 'policy', 'y0'})}")  # fmt: skip
+        kw = self.argmin_kw or {}
+        if not isinstance(kw, dict):
+            raise ValueError(f"argmin_kw must be None or a dict of fbjax.argmin's keywords, got {kw!r}")
+        known, fixed = set(inspect.signature(argmin).parameters) - {"F", "x"}, {"psi", "policy", "y0"}
+        if set(kw) - known:  # (was argmin's TypeError, at the first solve)
+            raise ValueError(f"argmin_kw has {sorted(set(kw) - known)}, which fbjax.argmin does not take here; it "
+                             f"takes {sorted(known - fixed)}")  # fmt: skip
+        reserved = fixed & set(kw)
         if reserved:
             raise ValueError(f"argmin_kw may not set {sorted(reserved)}: WeightedL1 fixes psi = exp (alpha = exp(x)), "
                              "takes the policy as its own parameter and warm-starts the lower level itself")

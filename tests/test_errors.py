@@ -42,7 +42,7 @@ def test_shape_errors():
             fbjax.LeastSquares(A, jnp.ones(5), lipschitz=bad)
     with pytest.raises(RuntimeError, match=r"^lipschitz \(Lambda_F, passed to the loss\)"):
         fbjax.WithIntercept(fbjax.LeastSquares(A, jnp.ones(5)), lipschitz=0.0)
-    with pytest.raises(ValueError, match=r"lipschitz must be a scalar, got shape \(3,\)"):  # (was broadcast)
+    with pytest.raises(ValueError, match=r"lipschitz must be a scalar, got shape \(3,\)"):  # (was kept: a broadcasting error later)
         fbjax.LeastSquares(A, jnp.ones(5), lipschitz=jnp.ones(3))
     # half precision (was accepted, then "Unsupported dtype float16" from the linear algebra of solver="auto", or a
     # FISTA "certified" at residual 0 in bfloat16)
